@@ -1,0 +1,46 @@
+"""recsys: item-item recommendations from purchase and browse events.
+
+The public API is listed in ``__all__``; everything else may change without notice.
+"""
+
+from recsys._version import __version__
+from recsys.data import DEFAULT_EVENT_WEIGHTS, IdMap, Interactions, read_events, validate_events
+from recsys.exceptions import (
+    DataValidationError,
+    ModelFormatError,
+    NotFittedError,
+    RecsysError,
+    RecsysWarning,
+    UnknownIdError,
+    UnknownItemError,
+    UnknownUserError,
+)
+from recsys.models import ItemKNN, MostPopular, Recommender
+from recsys.persistence import load_model as load
+from recsys.results import Recommendation, Recommendations
+from recsys.similarity import SIMILARITIES, item_similarity
+
+__all__ = [
+    "DEFAULT_EVENT_WEIGHTS",
+    "SIMILARITIES",
+    "DataValidationError",
+    "IdMap",
+    "Interactions",
+    "ItemKNN",
+    "ModelFormatError",
+    "MostPopular",
+    "NotFittedError",
+    "Recommendation",
+    "Recommendations",
+    "Recommender",
+    "RecsysError",
+    "RecsysWarning",
+    "UnknownIdError",
+    "UnknownItemError",
+    "UnknownUserError",
+    "__version__",
+    "item_similarity",
+    "load",
+    "read_events",
+    "validate_events",
+]

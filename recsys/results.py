@@ -1,0 +1,110 @@
+"""What the ``recommend*`` and ``similar_items`` methods return."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, overload
+
+import pandas as pd
+
+from recsys._ids import Id
+
+__all__ = ["Reason", "Recommendation", "Recommendations"]
+
+Reason = Literal["similar", "popular"]
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    """One recommended item.
+
+    Attributes
+    ----------
+    item_id : int or str
+        The external id, of the same type as in the training data.
+    score : float
+        Finite and > 0. For ``reason="similar"`` it is the item-item score summed
+        over the history; for ``reason="popular"`` it is the item's popularity
+        (its column sum of ``user_items``). The two scales are not comparable.
+    reason : {"similar", "popular"}
+        ``"similar"`` when the history produced the item, ``"popular"`` when it
+        comes from the popularity fallback or backfill.
+    because : tuple of ids
+        The history items that contributed most to the score, largest first
+        (at most three); empty for ``reason="popular"``.
+    """
+
+    item_id: Id
+    score: float
+    reason: Reason
+    because: tuple[Id, ...] = ()
+
+    @property
+    def fallback(self) -> bool:
+        """Whether the item comes from the popularity fallback rather than the history."""
+        return self.reason == "popular"
+
+
+@dataclass(frozen=True)
+class Recommendations(Sequence[Recommendation]):
+    """An ordered list of :class:`Recommendation` plus what the request could not use.
+
+    It behaves as a read-only sequence; ``item_ids`` and :meth:`to_frame` give
+    other views.
+
+    Attributes
+    ----------
+    items : tuple of Recommendation
+        Best first, never longer than the requested ``n``.
+    unknown_items : tuple of ids
+        Ids from the basket, ``exclude`` or ``allow`` arguments that the model does
+        not know; they were ignored.
+    known_user : bool or None
+        For user requests: whether the model knows the user. None otherwise.
+    """
+
+    items: tuple[Recommendation, ...]
+    unknown_items: tuple[Any, ...] = field(default=())
+    known_user: bool | None = None
+
+    @property
+    def item_ids(self) -> list[Id]:
+        """The recommended ids, best first."""
+        return [item.item_id for item in self.items]
+
+    @property
+    def scores(self) -> list[float]:
+        """The scores, in the order of ``item_ids``."""
+        return [item.score for item in self.items]
+
+    @property
+    def fallback(self) -> bool:
+        """Whether any item comes from the popularity fallback."""
+        return any(item.fallback for item in self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[Recommendation]:
+        return iter(self.items)
+
+    @overload
+    def __getitem__(self, index: int) -> Recommendation: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Recommendation, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> Recommendation | tuple[Recommendation, ...]:
+        return self.items[index]
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return one row per item with columns item_id, score, reason, because."""
+        return pd.DataFrame(
+            {
+                "item_id": pd.Series(self.item_ids, dtype=object),
+                "score": self.scores,
+                "reason": [item.reason for item in self.items],
+                "because": [list(item.because) for item in self.items],
+            }
+        )

@@ -1,0 +1,627 @@
+"""The contract every recsys model follows, and the request path they share.
+
+A model subclasses :class:`Recommender` and implements four steps on item
+positions: fit its own state, score a weighted history, list an item's neighbours,
+and split a score into per-history-item contributions. Everything else (ids,
+filters, backfill, reasons, batches, persistence) lives here, so every model
+handles unknown ids and rules the same way.
+
+Unknown ids, one policy for every method
+----------------------------------------
+- ``recommend`` for an unknown user returns the popularity fallback, each item
+  with ``reason="popular"``; with ``strict=True`` it raises
+  :class:`~recsys.exceptions.UnknownUserError`.
+- Unknown ids in a basket, ``exclude`` or ``allow`` are ignored and listed in
+  :attr:`Recommendations.unknown_items`.
+- ``similar_items`` and ``explain`` of an unknown item raise
+  :class:`~recsys.exceptions.UnknownItemError`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from os import PathLike
+from typing import Any, Self
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from recsys import rules
+from recsys._ids import Id
+from recsys.data import Interactions
+from recsys.exceptions import DataValidationError, NotFittedError, UnknownItemError, UnknownUserError
+from recsys.results import Reason, Recommendation, Recommendations
+
+__all__ = ["Recommender"]
+
+logger = logging.getLogger(__name__)
+
+#: Number of history items named in ``Recommendation.because``.
+N_REASONS = 3
+
+_DATA_PARAMS = ("event_weights", "half_life_days", "count_repeats")
+
+
+class Recommender(ABC):
+    """Base class of recsys models.
+
+    The constructor of a subclass only stores its parameters. :meth:`fit` validates
+    the data and sets the learned state, whose names end in ``_``.
+
+    Parameters shared by every model (the data is weighted with them when ``fit``
+    receives events rather than :class:`~recsys.data.Interactions`):
+
+    event_weights : mapping of str to float, optional
+        Weight per event type; None means :data:`recsys.data.DEFAULT_EVENT_WEIGHTS`,
+        or the weights of the given ``Interactions``.
+    half_life_days : float, optional
+        Time-decay half-life; None means no decay.
+    count_repeats : bool, optional
+        Sum repeated (user, item, event) rows instead of counting them once.
+
+    Attributes
+    ----------
+    user_ids_, item_ids_ : IdMap
+        External ids of the fitted users and items.
+    user_items_ : csr_array
+        The fitted histories, users x items.
+    popularity_ : ndarray of float64
+        Column sums of ``user_items_``; drives the fallback and backfill.
+    item_metadata_ : DataFrame or None
+        Item attributes by position, for example ``description``.
+    data_params_ : dict
+        Event weights, half-life, reference time and repeat rule the data was
+        weighted with.
+    fitted_at_ : str
+        ISO 8601 time of the fit, UTC.
+    version_ : str
+        Content hash of the fitted state; equal for a model and its saved copy.
+    """
+
+    #: Reason given to the items ``similar_items`` returns.
+    _neighbor_reason: Reason = "similar"
+
+    # Subclasses list their own parameters in __init__; get_params reads them from there.
+    event_weights: Mapping[str, float] | None
+    half_life_days: float | None
+    count_repeats: bool | None
+
+    # ----------------------------------------------------------------- parameters
+
+    def get_params(self) -> dict[str, Any]:
+        """Return the constructor parameters as a JSON-friendly dict."""
+        names = [name for name in inspect.signature(type(self).__init__).parameters if name != "self"]
+        params = {name: getattr(self, name) for name in names}
+        if params.get("event_weights") is not None:
+            params["event_weights"] = dict(params["event_weights"])
+        return params
+
+    def __repr__(self) -> str:
+        defaults = {
+            name: parameter.default
+            for name, parameter in inspect.signature(type(self).__init__).parameters.items()
+        }
+        changed = [
+            f"{name}={value!r}" for name, value in self.get_params().items() if defaults.get(name) != value
+        ]
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    # ----------------------------------------------------------------- fitting
+
+    def fit(self, data: Interactions | pd.DataFrame | str | PathLike[str]) -> Self:
+        """Fit the model on events or on prepared interactions.
+
+        Parameters
+        ----------
+        data : Interactions, DataFrame or path
+            Events (see :meth:`recsys.data.Interactions.from_events`) are weighted
+            with this model's ``event_weights``, ``half_life_days`` and
+            ``count_repeats``. Prepared ``Interactions`` are used as they are; a data
+            parameter set on the model must then equal the one they were built with.
+
+        Returns
+        -------
+        self
+        """
+        started = time.perf_counter()
+        interactions = self._interactions(data)
+        self._fit_shared(interactions)
+        self._fit_model(interactions)
+        self.fitted_at_ = datetime.now(UTC).isoformat(timespec="seconds")
+        from recsys.persistence import content_version
+
+        self.version_ = content_version(self)
+        logger.info(
+            "fitted %s on %s users x %s items in %.2f s",
+            type(self).__name__,
+            f"{interactions.shape[0]:,}",
+            f"{interactions.shape[1]:,}",
+            time.perf_counter() - started,
+        )
+        return self
+
+    def _interactions(self, data: Interactions | pd.DataFrame | str | PathLike[str]) -> Interactions:
+        if not isinstance(data, Interactions):
+            return Interactions.from_events(
+                data,
+                event_weights=self.event_weights,
+                half_life_days=self.half_life_days,
+                count_repeats=bool(self.count_repeats),
+            )
+        built_with = {
+            "event_weights": data.event_weights,
+            "half_life_days": data.half_life_days,
+            "count_repeats": data.count_repeats,
+        }
+        for name in _DATA_PARAMS:
+            wanted = getattr(self, name)
+            if (
+                wanted is not None
+                and (dict(wanted) if name == "event_weights" else wanted) != built_with[name]
+            ):
+                raise DataValidationError(
+                    f"{name}={wanted!r} on {type(self).__name__} differs from the Interactions, "
+                    f"which were built with {name}={built_with[name]!r}; pass the same value to "
+                    f"Interactions.from_events, or leave {name}=None on the model"
+                )
+        return data
+
+    def _fit_shared(self, interactions: Interactions) -> None:
+        """Set the state every model needs: ids, histories, popularity."""
+        if interactions.user_items.nnz == 0:
+            raise DataValidationError("cannot fit on empty data: no event has a weight > 0")
+        self.user_ids_ = interactions.user_ids
+        self.item_ids_ = interactions.item_ids
+        self.user_items_ = interactions.user_items
+        self.event_names_ = tuple(interactions.event_weights)
+        self.seen_events_ = _seen_event_bits(interactions)
+        self.popularity_ = np.asarray(interactions.user_items.sum(axis=0), dtype=np.float64).ravel()
+        self.item_metadata_ = interactions.item_metadata
+        self.data_params_ = {
+            "event_weights": dict(interactions.event_weights),
+            "half_life_days": interactions.half_life_days,
+            "reference_time": None
+            if interactions.reference_time is None
+            else interactions.reference_time.isoformat(),
+            "count_repeats": interactions.count_repeats,
+        }
+        self.n_events_ = interactions.n_events
+        self._set_popular_order()
+
+    def _set_popular_order(self) -> None:
+        order = np.argsort(-self.popularity_, kind="stable")
+        self._popular_order = order[self.popularity_[order] > 0]
+
+    @abstractmethod
+    def _fit_model(self, interactions: Interactions) -> None:
+        """Fit the model's own state from ``interactions``."""
+
+    @abstractmethod
+    def _score(self, history: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Return a float64 score per item for a history (positions and weights).
+
+        A score of 0 means no evidence; scores must be finite and >= 0.
+        """
+
+    @abstractmethod
+    def _neighbors(self, item: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return the positions and scores of an item's neighbours, best first."""
+
+    @abstractmethod
+    def _contributions(self, history: np.ndarray, weights: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        """Return the part of each target's score owed to each history item.
+
+        Shape (len(targets), len(history)).
+        """
+
+    @abstractmethod
+    def _model_arrays(self) -> dict[str, np.ndarray]:
+        """Return the model's own fitted arrays, for saving."""
+
+    @abstractmethod
+    def _restore_model_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Set the model's own fitted state from saved arrays."""
+
+    # ----------------------------------------------------------------- requests
+
+    @property
+    def is_fitted(self) -> bool:
+        """Whether ``fit`` or ``load`` has run."""
+        return hasattr(self, "version_")
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(
+                f"this {type(self).__name__} is not fitted yet; call fit() or recsys.load() first"
+            )
+
+    def recommend(
+        self,
+        user_id: Id,
+        n: int = 10,
+        *,
+        exclude_seen: bool | Sequence[str] = True,
+        exclude: Iterable[Id] | None = None,
+        allow: Iterable[Id] | None = None,
+        backfill: bool = False,
+        strict: bool = False,
+    ) -> Recommendations:
+        """Recommend items for a known user from the history seen at fit time.
+
+        Parameters
+        ----------
+        user_id : int or str
+        n : int, default 10
+            Maximum number of items, >= 0. Fewer come back when fewer items have
+            evidence, unless ``backfill`` is set.
+        exclude_seen : bool or sequence of str, default True
+            Leave out items the user already has: True for any event type, or only
+            the listed event types (e.g. ``["purchase"]``), or False to keep them.
+        exclude : iterable of ids, optional
+            Items never to return. Unknown ids are ignored and reported.
+        allow : iterable of ids, optional
+            When given, only these items may be returned.
+        backfill : bool, default False
+            Fill the list up to ``n`` with popular items, flagged ``reason="popular"``.
+        strict : bool, default False
+            Raise :class:`~recsys.exceptions.UnknownUserError` for an unknown user
+            instead of returning the popular fallback.
+
+        Returns
+        -------
+        Recommendations
+            ``known_user`` says whether the history came from the model.
+        """
+        self._check_fitted()
+        n = _check_n(n)
+        seen_mask = self._seen_mask_bits(exclude_seen)
+        exclude_idx, allow_idx, unknown = self._filter_positions(exclude, allow)
+
+        user = self.user_ids_.index_of(user_id)
+        if user < 0:
+            if strict:
+                raise UnknownUserError(user_id, "pass strict=False to get the popular fallback")
+            blocked = rules.blocked_mask(len(self.item_ids_), excluded=exclude_idx, allowed=allow_idx)
+            fill = rules.backfill(np.empty(0, dtype=np.int64), self._popular_order, blocked, n)
+            return Recommendations(self._popular_items(fill), tuple(unknown), known_user=False)
+
+        history, weights = self._user_history(user)
+        if seen_mask is None:
+            excluded = np.concatenate([history, exclude_idx])
+        elif seen_mask:
+            start = self.user_items_.indptr[user]
+            events = self.seen_events_[start : start + len(history)]
+            excluded = np.concatenate([history[(events & seen_mask) != 0], exclude_idx])
+        else:
+            excluded = exclude_idx
+        items = self._rank(history, weights, excluded, allow_idx, n, backfill)
+        return Recommendations(items, tuple(unknown), known_user=True)
+
+    def recommend_batch(self, user_ids: Sequence[Id], n: int = 10, **options: Any) -> list[Recommendations]:
+        """Call :meth:`recommend` for each user; the output keeps the input order and length.
+
+        An unknown user gets the fallback (or, with ``strict=True``, the error is
+        raised) without affecting the other users' lists.
+        """
+        return [self.recommend(user_id, n, **options) for user_id in user_ids]
+
+    def recommend_basket(
+        self,
+        items: Sequence[Id] | Mapping[Id, float],
+        n: int = 10,
+        *,
+        exclude: Iterable[Id] | None = None,
+        allow: Iterable[Id] | None = None,
+        backfill: bool = False,
+    ) -> Recommendations:
+        """Recommend items for a basket or an anonymous session, without refitting.
+
+        Parameters
+        ----------
+        items : sequence of ids, or mapping of id to weight
+            The basket; each item weighs 1 unless a mapping gives a weight (a
+            finite number >= 0). Repeated ids count once. Basket items are never
+            returned. Unknown ids are ignored and reported.
+        n, exclude, allow, backfill
+            As in :meth:`recommend`. An empty (or wholly unknown) basket returns an
+            empty list, or the popular items when ``backfill=True``.
+
+        Returns
+        -------
+        Recommendations
+        """
+        self._check_fitted()
+        n = _check_n(n)
+        history, weights, unknown_basket = self._basket_positions(items)
+        exclude_idx, allow_idx, unknown = self._filter_positions(exclude, allow)
+        excluded = np.concatenate([history, exclude_idx])
+        ranked = self._rank(history, weights, excluded, allow_idx, n, backfill)
+        return Recommendations(ranked, tuple(unknown_basket + unknown))
+
+    def similar_items(
+        self,
+        item_id: Id,
+        n: int = 10,
+        *,
+        exclude: Iterable[Id] | None = None,
+        allow: Iterable[Id] | None = None,
+    ) -> Recommendations:
+        """List the items most similar to ``item_id`` ("customers who bought this also bought").
+
+        Returns at most ``n`` of the item's fitted neighbours; a known item with no
+        neighbours gives an empty list. The item itself is never returned.
+
+        Raises
+        ------
+        UnknownItemError
+            If the model does not know ``item_id``.
+        """
+        self._check_fitted()
+        n = _check_n(n)
+        item = self._item_position(item_id)
+        exclude_idx, allow_idx, unknown = self._filter_positions(exclude, allow)
+        neighbors, scores = self._neighbors(item)
+        blocked = rules.blocked_mask(len(self.item_ids_), excluded=exclude_idx, allowed=allow_idx)
+        keep = ~blocked[neighbors]
+        neighbors, scores = neighbors[keep][:n], scores[keep][:n]
+        reason = self._neighbor_reason
+        because = (self.item_ids_.id_of(item),) if reason == "similar" else ()
+        items = tuple(
+            Recommendation(item_id, float(score), reason, because)
+            for item_id, score in zip(self.item_ids_.ids_of(neighbors), scores, strict=True)
+        )
+        return Recommendations(items, tuple(unknown))
+
+    def similar_items_batch(
+        self, item_ids: Sequence[Id], n: int = 10, **options: Any
+    ) -> list[Recommendations]:
+        """Call :meth:`similar_items` for each item, keeping the input order and length."""
+        return [self.similar_items(item_id, n, **options) for item_id in item_ids]
+
+    def explain(
+        self,
+        item_id: Id,
+        *,
+        user_id: Id | None = None,
+        basket: Sequence[Id] | Mapping[Id, float] | None = None,
+    ) -> pd.DataFrame:
+        """Break the score of ``item_id`` down by history item.
+
+        Give either ``user_id`` (the fitted history) or ``basket``.
+
+        Returns
+        -------
+        DataFrame
+            Columns ``history_item_id``, ``weight`` and ``contribution``, largest
+            contribution first; contributions sum to the item's score.
+        """
+        self._check_fitted()
+        target = self._item_position(item_id)
+        if (user_id is None) == (basket is None):
+            raise DataValidationError("explain needs exactly one of user_id or basket")
+        if user_id is not None:
+            user = self.user_ids_.index_of(user_id)
+            if user < 0:
+                raise UnknownUserError(user_id)
+            history, weights = self._user_history(user)
+        else:
+            history, weights, _ = self._basket_positions(basket or [])
+        contributions = self._contributions(history, weights, np.array([target]))[0]
+        order = np.lexsort((history, -contributions))
+        frame = pd.DataFrame(
+            {
+                "history_item_id": pd.Series(self.item_ids_.ids_of(history[order]), dtype=object),
+                "weight": weights[order],
+                "contribution": contributions[order],
+            }
+        )
+        return frame[frame["contribution"] > 0].reset_index(drop=True)
+
+    def get_item_metadata(self, item_ids: Sequence[Id]) -> list[dict[str, Any]]:
+        """Return the stored attributes of each item, such as its description.
+
+        Items without metadata, and unknown items, get an empty dict; missing values
+        are left out. The output keeps the input order.
+        """
+        self._check_fitted()
+        positions = self.item_ids_.indices_of(list(item_ids))
+        metadata = self.item_metadata_
+        if metadata is None:
+            return [{} for _ in positions]
+        columns = [(str(name), metadata[name].to_numpy(dtype=object)) for name in metadata.columns]
+        return [
+            {}
+            if position < 0
+            else {name: values[position] for name, values in columns if values[position] is not None}
+            for position in positions
+        ]
+
+    # ----------------------------------------------------------------- persistence
+
+    def save(self, path: str | PathLike[str]) -> None:
+        """Write the fitted model to a directory (see :mod:`recsys.persistence`)."""
+        from recsys.persistence import save_model
+
+        save_model(self, path)
+
+    @classmethod
+    def load(cls, path: str | PathLike[str], *, mmap: bool = True) -> Self:
+        """Read a model directory written by :meth:`save`.
+
+        Raises
+        ------
+        ModelFormatError
+            If a file is missing or corrupt, the format version is unsupported, or
+            the directory holds another model class.
+        """
+        from recsys.persistence import load_model
+
+        return load_model(path, mmap=mmap, expected=cls)
+
+    # ----------------------------------------------------------------- helpers
+
+    def _rank(
+        self,
+        history: np.ndarray,
+        weights: np.ndarray,
+        excluded: np.ndarray,
+        allow_idx: np.ndarray | None,
+        n: int,
+        backfill: bool,
+    ) -> tuple[Recommendation, ...]:
+        """Score a history, apply the rules and build the result items."""
+        n_items = len(self.item_ids_)
+        blocked = rules.blocked_mask(n_items, excluded=excluded, allowed=allow_idx)
+        if len(history):
+            scores = self._score(history, weights)
+            chosen = rules.top_n(scores, blocked, n)
+        else:
+            scores = np.zeros(n_items)
+            chosen = np.empty(0, dtype=np.int64)
+        items = self._similar_items_with_reasons(history, weights, chosen, scores)
+        if backfill:
+            fill = rules.backfill(chosen, self._popular_order, blocked, n)
+            items += self._popular_items(fill)
+        return items
+
+    def _similar_items_with_reasons(
+        self, history: np.ndarray, weights: np.ndarray, chosen: np.ndarray, scores: np.ndarray
+    ) -> tuple[Recommendation, ...]:
+        if len(chosen) == 0:
+            return ()
+        contributions = self._contributions(history, weights, chosen)
+        item_ids = self.item_ids_.ids_of(chosen)
+        result = []
+        for row, (item_id, position) in enumerate(zip(item_ids, chosen, strict=True)):
+            shares = contributions[row]
+            top = np.lexsort((history, -shares))[:N_REASONS]
+            top = top[shares[top] > 0]
+            because = tuple(self.item_ids_.ids_of(history[top]))
+            result.append(Recommendation(item_id, float(scores[position]), "similar", because))
+        return tuple(result)
+
+    def _popular_items(self, positions: np.ndarray) -> tuple[Recommendation, ...]:
+        ids = self.item_ids_.ids_of(positions)
+        return tuple(
+            Recommendation(item_id, float(self.popularity_[position]), "popular")
+            for item_id, position in zip(ids, positions, strict=True)
+        )
+
+    def _user_history(self, user: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return the item positions and weights of a fitted user's history."""
+        start, stop = self.user_items_.indptr[user], self.user_items_.indptr[user + 1]
+        history = np.asarray(self.user_items_.indices[start:stop], dtype=np.int64)
+        weights = np.asarray(self.user_items_.data[start:stop], dtype=np.float64)
+        return history, weights
+
+    def _item_position(self, item_id: Id) -> int:
+        position = self.item_ids_.index_of(item_id)
+        if position < 0:
+            raise UnknownItemError(item_id)
+        return position
+
+    def _filter_positions(
+        self, exclude: Iterable[Id] | None, allow: Iterable[Id] | None
+    ) -> tuple[np.ndarray, np.ndarray | None, list[Any]]:
+        """Map the exclude and allow lists to positions; collect the unknown ids."""
+        unknown: list[Any] = []
+        exclude_idx = self._known_positions(exclude, "exclude", unknown)
+        allow_idx = None if allow is None else self._known_positions(allow, "allow", unknown)
+        return exclude_idx, allow_idx, unknown
+
+    def _known_positions(self, ids: Iterable[Id] | None, name: str, unknown: list[Any]) -> np.ndarray:
+        if ids is None:
+            return np.empty(0, dtype=np.int64)
+        if isinstance(ids, (str, bytes)):
+            raise DataValidationError(f"{name} must be a list of ids, not a single str; got {ids!r}")
+        ids = list(ids)
+        positions = self.item_ids_.indices_of(ids)
+        unknown.extend(id_ for id_, position in zip(ids, positions, strict=True) if position < 0)
+        return positions[positions >= 0]
+
+    def _basket_positions(
+        self, items: Sequence[Id] | Mapping[Id, float]
+    ) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+        """Return the known basket positions, their weights, and the unknown ids."""
+        if isinstance(items, (str, bytes)):
+            raise DataValidationError(f"items must be a list of ids, not a single str; got {items!r}")
+        if isinstance(items, Mapping):
+            ids = list(items)
+            weights = [_check_basket_weight(id_, items[id_]) for id_ in ids]
+        else:
+            ids = list(items)
+            weights = [1.0] * len(ids)
+        positions = self.item_ids_.indices_of(ids)
+        unknown = [id_ for id_, position in zip(ids, positions, strict=True) if position < 0]
+        known = positions >= 0
+        positions, first = np.unique(positions[known], return_index=True)
+        basket_weights = np.asarray(weights, dtype=np.float64)[known][first]
+        keep = basket_weights > 0
+        return positions[keep], basket_weights[keep], unknown
+
+    def _seen_mask_bits(self, exclude_seen: bool | Sequence[str]) -> int | None:
+        """Return None for "any event", 0 for "none", or the bit mask of event types."""
+        if exclude_seen is True:
+            return None
+        if exclude_seen is False:
+            return 0
+        if isinstance(exclude_seen, str) or not isinstance(exclude_seen, Iterable):
+            raise DataValidationError(
+                f"exclude_seen must be True, False or a list of event types from "
+                f"{list(self.event_names_)}; got {exclude_seen!r}"
+            )
+        mask = 0
+        for event in exclude_seen:
+            if event not in self.event_names_:
+                raise DataValidationError(
+                    f"exclude_seen names event type {event!r}, which the model was not fitted "
+                    f"with; use one of {list(self.event_names_)}"
+                )
+            mask |= 1 << self.event_names_.index(event)
+        return mask
+
+
+def _check_n(n: Any) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise DataValidationError(f"n must be an int >= 0; got {n!r}")
+    return int(n)
+
+
+def _check_basket_weight(item_id: Id, weight: Any) -> float:
+    if (
+        isinstance(weight, bool)
+        or not isinstance(weight, (int, float, np.number))
+        or not math.isfinite(weight)
+        or weight < 0
+    ):
+        raise DataValidationError(
+            f"basket weight for item {item_id!r} must be a finite number >= 0; got {weight!r}"
+        )
+    return float(weight)
+
+
+def _seen_event_bits(interactions: Interactions) -> np.ndarray:
+    """Return, aligned with ``user_items.data``, a bit per event type the user had."""
+    bits = sp.csr_array(interactions.user_items.shape, dtype=np.uint32)
+    for bit, event in enumerate(interactions.event_weights):
+        matrix = interactions.event_user_items[event]
+        pattern = sp.csr_array(
+            (np.full(matrix.nnz, 1 << bit, dtype=np.uint32), matrix.indices, matrix.indptr),
+            shape=matrix.shape,
+        )
+        bits = bits + pattern
+    bits.sort_indices()
+    user_items = interactions.user_items
+    # Both matrices have the same sparsity pattern, so the data arrays line up once sorted.
+    if not (
+        np.array_equal(bits.indptr, user_items.indptr) and np.array_equal(bits.indices, user_items.indices)
+    ):
+        raise AssertionError("event masks do not match user_items")
+    return np.asarray(bits.data, dtype=np.uint32)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -29,3 +30,13 @@ def purchases(baskets: dict[str, list[str]]) -> pd.DataFrame:
 @pytest.fixture(autouse=True)
 def _quiet_logs(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
+
+
+@pytest.fixture(name="purchases")
+def purchases_fixture() -> Callable[[dict[str, list[str]]], pd.DataFrame]:
+    """Return the ``purchases`` helper.
+
+    Test modules take it as a fixture rather than importing ``conftest``, because every
+    conftest.py of the suite is imported under that same module name.
+    """
+    return purchases

@@ -1,0 +1,224 @@
+"""Command line: ``recsys train | recommend | serve``.
+
+Errors that come from bad input (a ``RecsysError``) are printed as one line on
+stderr with exit status 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from recsys.data import DEFAULT_EVENT_WEIGHTS, Interactions, read_events
+from recsys.exceptions import DataValidationError, RecsysError
+from recsys.similarity import SIMILARITIES
+
+__all__ = ["main"]
+
+logger = logging.getLogger("recsys.cli")
+
+FORMATS = ("events", "online-retail", "otto")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return its exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.quiet, args.verbose)
+    try:
+        return int(args.handler(args))
+    except RecsysError as error:
+        print(f"recsys {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="recsys", description="Item-item recommendations from events.")
+    parser.add_argument("-q", "--quiet", action="store_true", help="log warnings only, no progress bars")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="fit a model on events and save it to a directory")
+    train.add_argument("--events", type=Path, help="events file (.csv, .csv.gz or .parquet)")
+    train.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="events",
+        help="layout of --events: recsys events (user_id,item_id,event[,timestamp][,weight]), "
+        "UCI Online Retail transactions, or OTTO sessions; default: events. For online-retail, "
+        "--events defaults to the bundled file",
+    )
+    train.add_argument("--items", type=Path, help="item metadata CSV with an item_id column (events format)")
+    train.add_argument("--out", type=Path, required=True, help="model directory to write")
+    train.add_argument("--model", choices=("item-knn", "most-popular"), default="item-knn")
+    train.add_argument("--similarity", choices=SIMILARITIES, default="cosine")
+    train.add_argument("--n-neighbors", type=int, default=50, help="neighbours kept per item (default 50)")
+    train.add_argument(
+        "--min-support", type=int, default=1, help="minimum users with both items for a pair (default 1)"
+    )
+    train.add_argument(
+        "--event-weight",
+        action="append",
+        metavar="EVENT=WEIGHT",
+        help=f"weight of an event type, repeatable; default {dict(DEFAULT_EVENT_WEIGHTS)}",
+    )
+    train.add_argument(
+        "--half-life-days", type=float, help="time-decay half-life in days (default: no decay)"
+    )
+    train.add_argument(
+        "--count-repeats", action="store_true", help="sum repeated events instead of counting once"
+    )
+    train.set_defaults(handler=_train)
+
+    recommend = commands.add_parser("recommend", help="print recommendations from a saved model")
+    recommend.add_argument("--model", type=Path, required=True, help="model directory")
+    target = recommend.add_mutually_exclusive_group(required=True)
+    target.add_argument("--user", help="recommend for this user id")
+    target.add_argument("--item", help="list the items bought with this item id")
+    target.add_argument("--basket", nargs="+", metavar="ITEM", help="recommend for these item ids")
+    recommend.add_argument("-n", type=int, default=10, help="number of items (default 10)")
+    recommend.add_argument(
+        "--exclude", nargs="+", default=None, metavar="ITEM", help="item ids never to return"
+    )
+    recommend.add_argument("--backfill", action="store_true", help="fill short lists with popular items")
+    recommend.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    recommend.set_defaults(handler=_recommend)
+
+    serve = commands.add_parser("serve", help="serve a model over HTTP")
+    serve.add_argument("--model", type=Path, required=True, help="model directory")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    serve.set_defaults(handler=_serve)
+    return parser
+
+
+def _configure_logging(quiet: bool, verbose: bool) -> None:
+    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+
+def _parse_event_weights(pairs: list[str] | None) -> dict[str, float] | None:
+    if not pairs:
+        return None
+    weights: dict[str, float] = {}
+    for pair in pairs:
+        event, separator, value = pair.partition("=")
+        try:
+            weights[event] = float(value)
+        except ValueError:
+            separator = ""
+        if not separator or not event:
+            raise DataValidationError(
+                f"--event-weight must look like EVENT=WEIGHT, e.g. view=1; got {pair!r}"
+            )
+    return weights
+
+
+def _load_events(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    from recsys import datasets
+
+    if args.format == "online-retail":
+        return datasets.load_online_retail(args.events)
+    if args.events is None:
+        raise DataValidationError(f"--events is required with --format {args.format}")
+    if args.format == "otto":
+        return datasets.load_otto(args.events), None
+    items = None
+    if args.items is not None:
+        items = read_events(args.items) if args.items.suffix == ".parquet" else pd.read_csv(args.items)
+    return read_events(args.events), items
+
+
+def _train(args: argparse.Namespace) -> int:
+    from recsys.models import ItemKNN, MostPopular
+
+    started = time.perf_counter()
+    events, items = _load_events(args)
+    interactions = Interactions.from_events(
+        events,
+        event_weights=_parse_event_weights(args.event_weight),
+        half_life_days=args.half_life_days,
+        count_repeats=args.count_repeats,
+        item_metadata=items,
+    )
+    if args.model == "most-popular":
+        model: Any = MostPopular()
+    else:
+        model = ItemKNN(
+            similarity=args.similarity,
+            n_neighbors=args.n_neighbors,
+            min_support=args.min_support,
+            show_progress=not args.quiet,
+        )
+    fit_started = time.perf_counter()
+    model.fit(interactions)
+    fit_seconds = time.perf_counter() - fit_started
+    model.save(args.out)
+    size = sum(file.stat().st_size for file in args.out.iterdir())
+    logger.info(
+        "trained %s %s: fit %.2f s, total %.2f s, model directory %s (%.1f MB)",
+        type(model).__name__,
+        model.version_,
+        fit_seconds,
+        time.perf_counter() - started,
+        args.out,
+        size / 1e6,
+    )
+    return 0
+
+
+def _recommend(args: argparse.Namespace) -> int:
+    from recsys.persistence import load_model
+
+    model = load_model(args.model)
+    if args.user is not None:
+        result = model.recommend(args.user, args.n, exclude=args.exclude, backfill=args.backfill)
+    elif args.item is not None:
+        result = model.similar_items(args.item, args.n, exclude=args.exclude)
+    else:
+        result = model.recommend_basket(args.basket, args.n, exclude=args.exclude, backfill=args.backfill)
+
+    frame = result.to_frame()
+    frame["description"] = [info.get("description", "") for info in model.get_item_metadata(result.item_ids)]
+    if args.json:
+        payload = {
+            "items": frame.to_dict(orient="records"),
+            "unknown_items": list(result.unknown_items),
+            "model_version": model.version_,
+        }
+        print(json.dumps(payload, ensure_ascii=False, indent=2))
+    else:
+        if result.known_user is False:
+            print(f"user {args.user!r} is not in the model: showing popular items")
+        if result.unknown_items:
+            print(f"ignored unknown item ids: {list(result.unknown_items)}")
+        print(frame.to_string(index=False) if len(frame) else "no recommendations")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        from service.main import serve
+    except ImportError as error:
+        print(
+            f"recsys serve: error: the HTTP service needs the 'service' extra; "
+            f"run pip install 'recsys[service]' ({error})",
+            file=sys.stderr,
+        )
+        return 2
+    serve(args.model, host=args.host, port=args.port)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -144,7 +144,9 @@ class IdMap:
 
 def _as_id_array(ids: Iterable[Id] | np.ndarray, name: str) -> np.ndarray:
     """Return ``ids`` as an int64 array or an object array of str."""
-    array = np.asarray(ids if isinstance(ids, np.ndarray) else list(ids))
+    # A list goes through an object array, because np.asarray would turn [1, "a"] into
+    # the strings ["1", "a"] and hide the mix of types.
+    array = ids if isinstance(ids, np.ndarray) else np.array(list(ids), dtype=object)
     if array.dtype.kind in "iu":
         return array.astype(np.int64)
     if array.size == 0:

@@ -235,7 +235,7 @@ def _id_column(events: pd.DataFrame, column: str) -> np.ndarray:
             events,
             ~is_str,
             column,
-            "mixes int and str ids; convert it to one type, e.g. events[column].astype(str)",
+            f"mixes int and str ids; convert it to one type, e.g. events[{column!r}].astype(str)",
         )
     raise _bad_rows(events, ~(is_str | is_int), column, "must hold int or str ids")
 
@@ -494,5 +494,7 @@ def _align_metadata(item_metadata: pd.DataFrame | None, item_ids: IdMap) -> pd.D
         source = source.astype(object).where(source.notna(), None).to_numpy(dtype=object)
         values = np.full(len(item_ids), None, dtype=object)
         values[positions[known]] = source[known]
-        aligned[str(column)] = values
+        # An explicit object dtype keeps None, because pandas 3 infers its str dtype
+        # for a column of strings and turns None into NaN.
+        aligned[str(column)] = pd.Series(values, index=aligned.index, dtype=object)
     return aligned

@@ -393,5 +393,7 @@ def _metadata_frame(document: Mapping[str, Any] | None, n_items: int) -> pd.Data
     for column, values in document["columns"].items():
         if len(values) != n_items:
             raise ValueError(f"item metadata column {column!r} has {len(values)} rows for {n_items} items")
-        frame[column] = np.array(values, dtype=object)
+        # An explicit object dtype keeps None, because pandas 3 infers its str dtype
+        # for a column of strings and turns None into NaN.
+        frame[column] = pd.Series(values, index=frame.index, dtype=object)
     return frame

@@ -114,11 +114,18 @@ def item_similarity(
     vals: list[np.ndarray] = []
     for start, stop in _progress(_blocks(n_items), n_items, show_progress):
         block = (source_t[start:stop] @ source).toarray().astype(np.float64)
-        support = block if binary_t is None else (binary_t[start:stop] @ binary).toarray()
         scores = _score_block(similarity, block, stats, start, stop)
-        scores[support < min_support] = 0.0
+        # A binary block counts users, so it is the support itself. A weighted block
+        # sums weights, which can be below 1 for a pair that users share, so it is never
+        # compared with min_support. For min_support 1, its zeros mark the pairs no user shares.
+        if binary_t is not None:
+            scores[(binary_t[start:stop] @ binary).toarray() < min_support] = 0.0
+        elif not needs_weighted:
+            scores[block < min_support] = 0.0
         scores[np.arange(stop - start), np.arange(start, stop)] = 0.0
-        block_rows, block_cols, block_vals = _top_k(scores, n_neighbors)
+        # Rank at the stored float32 precision, so scores stored as equal are ordered
+        # by column rather than by float64 rounding noise.
+        block_rows, block_cols, block_vals = _top_k(scores.astype(np.float32), n_neighbors)
         rows.append(block_rows + start)
         cols.append(block_cols)
         vals.append(block_vals)

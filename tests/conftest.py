@@ -34,9 +34,5 @@ def _quiet_logs(caplog: pytest.LogCaptureFixture) -> None:
 
 @pytest.fixture(name="purchases")
 def purchases_fixture() -> Callable[[dict[str, list[str]]], pd.DataFrame]:
-    """Return the ``purchases`` helper.
-
-    Test modules take it as a fixture rather than importing ``conftest``, because every
-    conftest.py of the suite is imported under that same module name.
-    """
+    """Return the ``purchases`` helper, for tests that take it as a fixture."""
     return purchases

@@ -1,0 +1,47 @@
+"""Items similar to one item ("customers who bought this also bought")."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from service.deps import RequestIdDep, ServingDep, SettingsDep
+from service.limits import check_limits
+from service.responses import recommended_items
+from service.schemas import N_DESCRIPTION, SimilarItemsResponse
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1", tags=["items"])
+
+
+@router.get(
+    "/items/{item_id:path}/similar",
+    response_model=SimilarItemsResponse,
+    responses={404: {"description": "Unknown item"}},
+)
+def read_similar_items(
+    item_id: Annotated[
+        str, Path(description="The item id; an integer-keyed model matches its decimal text.")
+    ],
+    serving: ServingDep,
+    settings: SettingsDep,
+    request_id: RequestIdDep,
+    n: Annotated[int | None, Query(ge=0, description=N_DESCRIPTION)] = None,
+    exclude: Annotated[
+        list[str] | None, Query(description="Items never to return. Repeat the parameter for each id.")
+    ] = None,
+) -> SimilarItemsResponse:
+    """List the items most often bought together with an item."""
+    n = check_limits(settings, "query", n=n, lists={"exclude": exclude})
+    model = serving.model
+    result = model.similar_items(item_id, n, exclude=exclude)
+    return SimilarItemsResponse(
+        item_id=item_id,
+        items=recommended_items(model, result),
+        fallback=result.fallback,
+        unknown_items=list(result.unknown_items),
+        model_version=model.version_,
+        request_id=request_id,
+    )

@@ -2,9 +2,11 @@
 
 Ids rule
 --------
-A model's ids of one kind (users or items) are either all integers or all strings;
-the kind is fixed when the data is read. Strings are kept exactly (any Unicode, inner
-and outer spaces included); integers stay integers and are never turned into floats.
+A model's ids of one kind (users or items) are either all integers (int64) or all
+strings; the kind is fixed when the data is read. Strings are kept exactly (any
+Unicode, inner and outer spaces included), except that an empty or whitespace-only
+string is rejected as a missing id. Integers stay integers and are never turned
+into floats.
 
 Lookups follow one rule everywhere (Python API, CLI and HTTP): an id is matched
 by its canonical decimal text when its type differs from the model's kind. So for
@@ -155,5 +157,7 @@ def _as_id_array(ids: Iterable[Id] | np.ndarray, name: str) -> np.ndarray:
     if all(isinstance(value, str) for value in values):
         return values
     if all(isinstance(value, (int, np.integer)) and not isinstance(value, bool) for value in values):
+        if any(not _INT64_MIN <= int(value) <= _INT64_MAX for value in values):
+            raise DataValidationError(f"{name} values must fit in int64; convert larger ids to str")
         return values.astype(np.int64)
     raise DataValidationError(f"{name} values must be all int or all str; got {values[:5].tolist()!r}")

@@ -148,8 +148,8 @@ def validate_events(events: pd.DataFrame, event_weights: Mapping[str, float]) ->
     Returns
     -------
     pandas.DataFrame
-        Columns ``user_id`` and ``item_id`` (int64 or object of str), ``event``
-        (object of str), ``weight`` (float64, 1.0 where absent) and, when given,
+        Columns ``user_id`` and ``item_id`` (int64, or strings), ``event``
+        (strings), ``weight`` (float64, 1.0 where absent) and, when given,
         ``timestamp`` (datetime64 in UTC; naive times are taken as UTC and numbers
         as Unix seconds). Other columns are dropped.
 
@@ -185,11 +185,16 @@ def _bad_rows(events: pd.DataFrame, bad: np.ndarray, column: str, expected: str)
     """Build the error for the rows where ``bad`` is True."""
     positions = np.flatnonzero(bad)
     first = positions[0]
-    shown = {name: events[name].iloc[first] for name in events.columns if name in EVENT_COLUMNS}
+    shown = {name: _plain(events[name].iloc[first]) for name in events.columns if name in EVENT_COLUMNS}
     row = ", ".join(f"{name}={value!r}" for name, value in shown.items())
     return DataValidationError(
         f"column {column!r} {expected}; {len(positions)} bad row(s), first at row {first} (0-based): {row}"
     )
+
+
+def _plain(value: Any) -> Any:
+    """Return NumPy scalars as Python values, so messages read 1.0 rather than np.float64(1.0)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _id_column(events: pd.DataFrame, column: str) -> np.ndarray:
@@ -387,6 +392,12 @@ class Interactions:
             age_days = (reference - clean["timestamp"]).dt.total_seconds().to_numpy() / 86_400.0
             values *= np.exp2(-np.clip(age_days, 0.0, None) / half_life)
 
+        too_large = values > np.finfo(np.float32).max
+        if too_large.any():
+            raise _bad_rows(
+                clean, too_large, "weight", "times its event weight must fit in float32 (at most 3.4e38)"
+            )
+
         keep = values > 0
         if not keep.all():
             logger.debug("dropped %d events with value 0", int((~keep).sum()))
@@ -466,12 +477,17 @@ def _event_matrix(
 
 
 def _sum_matrices(matrices: Any, shape: tuple[int, int]) -> sp.csr_array:
-    total = sp.csr_array(shape, dtype=np.float32)
+    total: Any = sp.csr_array(shape, dtype=np.float32)
     for matrix in matrices:
         total = total + matrix
-    total = sp.csr_array(total, dtype=np.float32)
+    total = sp.csr_array(total).astype(np.float32)
     total.eliminate_zeros()
     total.sort_indices()
+    # scipy's sum may widen the index arrays to int64; int32 halves them when they fit.
+    if max(*shape, total.nnz) < np.iinfo(np.int32).max:
+        total = sp.csr_array(
+            (total.data, total.indices.astype(np.int32), total.indptr.astype(np.int32)), shape=shape
+        )
     return total
 
 
@@ -490,8 +506,8 @@ def _align_metadata(item_metadata: pd.DataFrame | None, item_ids: IdMap) -> pd.D
     for column in metadata.columns:
         if column == "item_id":
             continue
-        source = metadata[column]
-        source = source.astype(object).where(source.notna(), None).to_numpy(dtype=object)
+        series = metadata[column]
+        source = series.astype(object).where(series.notna(), None).to_numpy(dtype=object)
         values = np.full(len(item_ids), None, dtype=object)
         values[positions[known]] = source[known]
         # An explicit object dtype keeps None, because pandas 3 infers its str dtype

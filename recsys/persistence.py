@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from itertools import pairwise
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import numpy as np
 import pandas as pd
@@ -285,12 +285,20 @@ def read_manifest(path: str | PathLike[str]) -> dict[str, Any]:
     return manifest
 
 
+@overload
+def load_model(path: str | PathLike[str], *, mmap: bool = True, expected: None = None) -> Recommender: ...
+
+
+@overload
+def load_model(path: str | PathLike[str], *, mmap: bool = True, expected: type[RecommenderT]) -> RecommenderT: ...
+
+
 def load_model(
     path: str | PathLike[str],
     *,
     mmap: bool = True,
-    expected: type[RecommenderT] | None = None,
-) -> RecommenderT:
+    expected: type[Recommender] | None = None,
+) -> Recommender:
     """Load a model directory written by :func:`save_model`.
 
     Parameters
@@ -315,7 +323,7 @@ def load_model(
         raise ModelFormatError(f"unknown model class {manifest['model_class']!r}; known: {sorted(classes)}")
     if expected is not None and not issubclass(cls, expected):
         raise ModelFormatError(
-            f"{str(directory)!r} holds a {cls.__name__}, not a {expected.__name__}; "
+            f"{str(directory)!r} holds a model of class {cls.__name__}, not {expected.__name__}; "
             f"use recsys.load() to load any model"
         )
 
@@ -326,7 +334,7 @@ def load_model(
         raise ModelFormatError(f"the parameters in {MANIFEST} do not fit {cls.__name__}: {error}") from error
     _restore(model, manifest, arrays, directory)
     logger.info("loaded %s %s from %s", cls.__name__, model.version_, directory)
-    return model  # type: ignore[return-value]
+    return model
 
 
 def _read_arrays(directory: Path, files: Mapping[str, Any], mmap: bool) -> dict[str, Any]:

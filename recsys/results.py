@@ -80,8 +80,12 @@ class Recommendations(Sequence[Recommendation]):
 
     @property
     def fallback(self) -> bool:
-        """Whether any item comes from the popularity fallback."""
-        return any(item.fallback for item in self.items)
+        """Whether the list is (or contains) the popularity fallback.
+
+        True for an unknown user even when the list is empty (``n=0``), and when
+        any item was backfilled.
+        """
+        return self.known_user is False or any(item.fallback for item in self.items)
 
     def __len__(self) -> int:
         return len(self.items)

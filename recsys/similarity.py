@@ -155,7 +155,7 @@ def _prepare(user_items: sp.csr_array | sp.csr_matrix) -> sp.csr_array:
         raise DataValidationError(
             f"user_items must be a scipy sparse matrix (users x items); got {type(user_items).__name__}"
         )
-    matrix = sp.csr_array(user_items, dtype=np.float32, copy=True)
+    matrix = sp.csr_array(user_items).astype(np.float32, copy=True)
     if matrix.nnz and (not np.isfinite(matrix.data).all() or matrix.data.min() < 0):
         raise DataValidationError("user_items must hold finite weights >= 0")
     matrix.sum_duplicates()

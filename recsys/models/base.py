@@ -325,10 +325,12 @@ class Recommender(ABC):
 
         Parameters
         ----------
-        items : sequence of ids, or mapping of id to weight
+        items : sequence of ids, mapping of id to weight, or sparse row
             The basket; each item weighs 1 unless a mapping gives a weight (a
-            finite number >= 0). Repeated ids count once. Basket items are never
-            returned. Unknown ids are ignored and reported.
+            finite number >= 0). Repeated ids count once. A scipy sparse array or
+            matrix of shape (1, n_items), in any format (CSR, CSC, COO, ...), is read
+            as weights by item position. Basket items are never returned. Unknown
+            ids are ignored and reported.
         n, exclude, allow, backfill
             As in :meth:`recommend`. An empty (or wholly unknown) basket returns an
             empty list, or the popular items when ``backfill=True``.
@@ -552,6 +554,8 @@ class Recommender(ABC):
         """Return the known basket positions, their weights, and the unknown ids."""
         if isinstance(items, (str, bytes)):
             raise DataValidationError(f"items must be a list of ids, not a single str; got {items!r}")
+        if sp.issparse(items):
+            return (*self._sparse_history(items), [])
         if isinstance(items, Mapping):
             ids = list(items)
             weights = [_check_basket_weight(id_, items[id_]) for id_ in ids]
@@ -565,6 +569,22 @@ class Recommender(ABC):
         basket_weights = np.asarray(weights, dtype=np.float64)[known][first]
         keep = basket_weights > 0
         return positions[keep], basket_weights[keep], unknown
+
+    def _sparse_history(self, row: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Return the positions and weights of a 1 x n_items sparse history, in any format."""
+        expected = (1, len(self.item_ids_))
+        if row.shape != expected:
+            raise DataValidationError(
+                f"a sparse history must have shape {expected} (one row, one column per item "
+                f"position); got shape {row.shape}"
+            )
+        csr = sp.csr_array(row, dtype=np.float64)
+        csr.sum_duplicates()
+        weights = csr.data
+        if not np.isfinite(weights).all() or (weights < 0).any():
+            raise DataValidationError("a sparse history must hold finite weights >= 0")
+        keep = weights > 0
+        return np.asarray(csr.indices, dtype=np.int64)[keep], weights[keep]
 
     def _seen_mask_bits(self, exclude_seen: bool | Sequence[str]) -> int | None:
         """Return None for "any event", 0 for "none", or the bit mask of event types."""
@@ -609,7 +629,7 @@ def _check_basket_weight(item_id: Id, weight: Any) -> float:
 
 def _seen_event_bits(interactions: Interactions) -> np.ndarray:
     """Return, aligned with ``user_items.data``, a bit per event type the user had."""
-    bits = sp.csr_array(interactions.user_items.shape, dtype=np.uint32)
+    bits: Any = sp.csr_array(interactions.user_items.shape, dtype=np.uint32)
     for bit, event in enumerate(interactions.event_weights):
         matrix = interactions.event_user_items[event]
         pattern = sp.csr_array(

@@ -4,64 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
+from tests.service.live_server import REPO, SERVER_CODE, free_port, stop, wait_until_ready
 from tests.service.sample_data import TOKYO_CUP, USER_1
-
-REPO = Path(__file__).resolve().parents[2]
-STARTUP_TIMEOUT_S = 30.0
-# The server configures the root logger in plain text first, as `recsys serve` does, so
-# the test also checks that the service's JSON log lines survive that.
-SERVER_CODE = (
-    "import logging, os, sys\n"
-    "from pathlib import Path\n"
-    "from service.main import serve\n"
-    "logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')\n"
-    "serve(Path(os.environ['RECSYS_MODEL_DIR']), host='127.0.0.1', port=int(sys.argv[1]))\n"
-)
-
-
-def free_port() -> int:
-    """Return a TCP port that was free on 127.0.0.1 a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_until_ready(process: subprocess.Popen[bytes], base_url: str, log_path: Path) -> None:
-    """Poll /readyz until it returns 200; fail when the server exits or the timeout passes."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    with httpx.Client(base_url=base_url, timeout=1.0, trust_env=False) as http:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise AssertionError(
-                    f"server exited with status {process.returncode} during startup:\n{log_path.read_text()}"
-                )
-            try:
-                if http.get("/readyz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-    raise AssertionError(f"server not ready after {STARTUP_TIMEOUT_S} s:\n{log_path.read_text()}")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop the server started by this test, by its PID."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
 
 
 def test_uvicorn_serves_requests(retail_model_dir: Path, tmp_path: Path) -> None:

@@ -290,7 +290,9 @@ def load_model(path: str | PathLike[str], *, mmap: bool = True, expected: None =
 
 
 @overload
-def load_model(path: str | PathLike[str], *, mmap: bool = True, expected: type[RecommenderT]) -> RecommenderT: ...
+def load_model(
+    path: str | PathLike[str], *, mmap: bool = True, expected: type[RecommenderT]
+) -> RecommenderT: ...
 
 
 def load_model(

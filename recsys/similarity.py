@@ -85,8 +85,10 @@ def item_similarity(
     Returns
     -------
     csr_array, items x items, float32
-        Row ``i`` holds the neighbours of item ``i`` in descending score order, ties
-        in ascending column order. Every stored score is finite and > 0.
+        Row ``i`` contains the neighbours of item ``i`` (at most ``n_neighbors``; when
+        more tie for the last place, the smaller columns are kept). The matrix is in
+        canonical form, columns sorted within each row. Every stored score is finite
+        and > 0.
 
     Raises
     ------
@@ -198,7 +200,7 @@ def _score_block(similarity: str, block: np.ndarray, stats: _ItemStats, start: i
                 scores = block / row_counts
             else:
                 scores = _llr(block, row_counts, col_counts, stats.n_users)
-    # Items nobody has give 0/0; those pairs have no evidence.
+    # Items without users give 0/0, so those pairs have no evidence.
     scores[~np.isfinite(scores)] = 0.0
     return scores
 
@@ -245,16 +247,17 @@ def _top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
 def _assemble(
     rows: list[np.ndarray], cols: list[np.ndarray], vals: list[np.ndarray], n_items: int
 ) -> sp.csr_array:
-    """Build the CSR result without re-sorting rows, keeping the score order."""
+    """Build a canonical CSR matrix (columns sorted within each row) from the kept pairs."""
     all_rows = np.concatenate(rows) if rows else np.empty(0, dtype=np.int64)
     indices = np.concatenate(cols) if cols else np.empty(0, dtype=np.int64)
     data = np.concatenate(vals).astype(np.float32) if vals else np.empty(0, dtype=np.float32)
+    order = np.lexsort((indices, all_rows))
     index_dtype = np.int32 if max(n_items, len(indices)) < np.iinfo(np.int32).max else np.int64
     indptr = np.zeros(n_items + 1, dtype=index_dtype)
     np.cumsum(np.bincount(all_rows, minlength=n_items), out=indptr[1:])
-    # Rows come from scipy's constructor unsorted on purpose: the score order is the
-    # contract of this module, and has_sorted_indices stays False so scipy keeps it.
-    return sp.csr_array((data, indices.astype(index_dtype), indptr), shape=(n_items, n_items))
+    result = sp.csr_array((data[order], indices[order].astype(index_dtype), indptr), shape=(n_items, n_items))
+    result.has_sorted_indices = True
+    return result
 
 
 def _blocks(n_items: int) -> Iterator[tuple[int, int]]:

@@ -43,7 +43,8 @@ class ItemKNN(Recommender):
     Attributes
     ----------
     similarity_ : csr_array, items x items, float32
-        Row ``i`` holds the neighbours of item ``i``, best first.
+        Row ``i`` contains the scores of the neighbours of item ``i``, in canonical
+        CSR form (columns sorted).
 
     Notes
     -----
@@ -119,7 +120,10 @@ class ItemKNN(Recommender):
     def _neighbors(self, item: int) -> tuple[np.ndarray, np.ndarray]:
         start, stop = self.similarity_.indptr[item], self.similarity_.indptr[item + 1]
         neighbors = np.asarray(self.similarity_.indices[start:stop], dtype=np.int64)
-        return neighbors, np.asarray(self.similarity_.data[start:stop], dtype=np.float64)
+        scores = np.asarray(self.similarity_.data[start:stop], dtype=np.float64)
+        # Rows are stored in column order; rank them by score, ties by the smaller position.
+        order = np.lexsort((neighbors, -scores))
+        return neighbors[order], scores[order]
 
     def _contributions(self, history: np.ndarray, weights: np.ndarray, targets: np.ndarray) -> np.ndarray:
         positions, lengths = self._rows(history)

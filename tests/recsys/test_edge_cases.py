@@ -137,7 +137,9 @@ def test_seen_items_excluded_from_backfill(bought):
     assert bought.recommend("a", n=3, backfill=True).item_ids == ["x3", "x4"]
 
 
-@pytest.mark.parametrize("to_format", [sp.csr_array, sp.csc_array, sp.coo_array, sp.csr_matrix, sp.coo_matrix])
+@pytest.mark.parametrize(
+    "to_format", [sp.csr_array, sp.csc_array, sp.coo_array, sp.csr_matrix, sp.coo_matrix]
+)
 def test_sparse_history_any_format(bought, to_format):
     positions = bought.item_ids_.indices_of(["x1", "x2"])
     row = to_format((np.ones(2), (np.zeros(2, dtype=int), positions)), shape=(1, len(bought.item_ids_)))
@@ -265,7 +267,9 @@ def test_int_ids_from_nullable_float_column():
 
 
 def test_string_id_on_int_model_rule():
-    model = ItemKNN().fit(pd.DataFrame({"user_id": [1, 2, 2], "item_id": [1001, 1001, 1002], "event": "purchase"}))
+    model = ItemKNN().fit(
+        pd.DataFrame({"user_id": [1, 2, 2], "item_id": [1001, 1001, 1002], "event": "purchase"})
+    )
 
     # A canonical decimal string finds the integer id; other spellings find nothing.
     assert model.similar_items("1001", 1).item_ids == [1002]
@@ -316,7 +320,12 @@ def test_zero_weight_contributes_nothing():
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -1.0])
 def test_bad_weight_names_column_and_count(bad):
     events = pd.DataFrame(
-        {"user_id": ["a", "b", "c"], "item_id": ["x1", "x1", "x2"], "event": "purchase", "weight": [1.0, bad, bad]}
+        {
+            "user_id": ["a", "b", "c"],
+            "item_id": ["x1", "x1", "x2"],
+            "event": "purchase",
+            "weight": [1.0, bad, bad],
+        }
     )
 
     with pytest.raises(DataValidationError, match=r"'weight'.*2 bad row"):

@@ -344,3 +344,16 @@ def test_item_knn_repr_and_params() -> None:
 
     assert repr(model) == "ItemKNN(similarity='llr', n_neighbors=20)"
     assert model.get_params()["min_support"] == 1
+
+
+def test_similar_items_score_then_id_order(purchases: Purchases) -> None:
+    # x1 shares two buyers with x3 and one each with x2 and x4, so x3 leads and the
+    # tie between x2 and x4 goes to the smaller id.
+    model = ItemKNN(similarity="cooccurrence").fit(
+        purchases({"a": ["x1", "x3"], "b": ["x1", "x3"], "c": ["x1", "x2"], "d": ["x1", "x4"]})
+    )
+
+    result = model.similar_items("x1", 3)
+
+    assert result.item_ids == ["x3", "x2", "x4"]
+    assert result.scores == [50.0, 25.0, 25.0]

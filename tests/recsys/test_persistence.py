@@ -397,7 +397,9 @@ def test_load_directory_without_manifest(tmp_path: Path) -> None:
 
 
 def test_load_expected_class_mismatch(saved: Path) -> None:
-    with pytest.raises(ModelFormatError, match=r"holds a model of class ItemKNN, not MostPopular; use recsys.load\(\)"):
+    with pytest.raises(
+        ModelFormatError, match=r"holds a model of class ItemKNN, not MostPopular; use recsys.load\(\)"
+    ):
         MostPopular.load(saved)
 
 

@@ -151,12 +151,8 @@ def test_item_similarity_matches_oracle(
         assert np.all(support[i, columns] >= min_support), f"row {i} keeps a pair below min_support"
         np.testing.assert_allclose(scores, oracle[i, columns], rtol=RTOL, err_msg=f"row {i}")
 
-        # Order: descending score, ties by ascending column.
-        for position in range(len(columns) - 1):
-            higher, lower = scores[position], scores[position + 1]
-            assert higher >= lower, f"row {i} is not in descending score order"
-            if higher == lower:
-                assert columns[position] < columns[position + 1], f"row {i} breaks a tie by larger column"
+        # Canonical CSR: columns ascending within the row.
+        assert np.all(np.diff(columns) > 0), f"row {i} is not sorted by column"
 
         # The kept set is a top-k of the oracle.
         candidates = np.flatnonzero(oracle[i] > 0)
@@ -323,15 +319,25 @@ def test_item_similarity_ties_to_smaller_column() -> None:
     assert scores.tolist() == [1.0, 1.0]
 
 
-def test_item_similarity_row_order_by_score() -> None:
+def test_item_similarity_canonical_rows() -> None:
     # Item 0 co-occurs with item 3 three times, with item 1 twice and with item 2 once.
     matrix = np.array([[1, 1, 0, 1], [1, 1, 0, 1], [1, 0, 1, 1]], dtype=np.float32)
 
     result = item_similarity(sp.csr_array(matrix), similarity="cooccurrence")
     columns, scores = stored_rows(result)[0]
 
-    assert columns.tolist() == [3, 1, 2]
-    assert scores.tolist() == [3.0, 2.0, 1.0]
+    assert columns.tolist() == [1, 2, 3]
+    assert scores.tolist() == [2.0, 1.0, 3.0]
+    assert result.has_canonical_format
+
+
+def test_item_similarity_top_k_keeps_best() -> None:
+    # Same data with n_neighbors=2: item 2 (one co-buyer) is the one dropped.
+    matrix = np.array([[1, 1, 0, 1], [1, 1, 0, 1], [1, 0, 1, 1]], dtype=np.float32)
+
+    result = item_similarity(sp.csr_array(matrix), similarity="cooccurrence", n_neighbors=2)
+
+    assert stored_rows(result)[0][0].tolist() == [1, 3]
 
 
 @pytest.mark.parametrize("similarity", ["cooccurrence", "cosine"])

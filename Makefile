@@ -1,6 +1,6 @@
 # The two set-up commands of the README:
 #   make demo   create .venv, install, train on the bundled Online Retail data, serve on 127.0.0.1:8000
-#   make test   create .venv, install with the test tools, run the whole suite (real-data tests included)
+#   make test   create .venv, install with the test tools, run ruff, mypy and the whole suite (real-data tests included)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -9,7 +9,7 @@ MODEL_DIR ?= models/online-retail
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test train serve clean
+.PHONY: demo test lint train serve clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,12 @@ train: $(VENV)/.installed
 serve: $(VENV)/.installed
 	$(BIN)/recsys serve --model $(MODEL_DIR) --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.installed
+# Static checks first: they take seconds and catch what a slow test run would hit late.
+lint: $(VENV)/.installed
+	$(BIN)/ruff check recsys service tests
+	$(BIN)/mypy
+
+test: lint
 	$(BIN)/python -m pytest
 
 clean:

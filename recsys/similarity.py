@@ -255,7 +255,9 @@ def _assemble(
     index_dtype = np.int32 if max(n_items, len(indices)) < np.iinfo(np.int32).max else np.int64
     indptr = np.zeros(n_items + 1, dtype=index_dtype)
     np.cumsum(np.bincount(all_rows, minlength=n_items), out=indptr[1:])
-    result = sp.csr_array((data[order], indices[order].astype(index_dtype), indptr), shape=(n_items, n_items))
+    result: sp.csr_array = sp.csr_array(
+        (data[order], indices[order].astype(index_dtype), indptr), shape=(n_items, n_items)
+    )
     result.has_sorted_indices = True
     return result
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from recsys.data import DEFAULT_EVENT_WEIGHTS, Interactions, read_events
+from recsys.data import DEFAULT_EVENT_WEIGHTS, Interactions, read_events, read_table
 from recsys.exceptions import DataValidationError, RecsysError
 from recsys.similarity import SIMILARITIES
 
@@ -36,6 +36,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except RecsysError as error:
+        print(f"recsys {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        # For example an output directory that cannot be created, or a port in use.
         print(f"recsys {args.command}: error: {error}", file=sys.stderr)
         return 2
 
@@ -58,8 +62,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--items", type=Path, help="item metadata CSV with an item_id column (events format)")
     train.add_argument("--out", type=Path, required=True, help="model directory to write")
-    train.add_argument("--model", choices=("item-knn", "most-popular"), default="item-knn")
-    train.add_argument("--similarity", choices=SIMILARITIES, default="cosine")
+    train.add_argument(
+        "--model",
+        choices=("item-knn", "most-popular"),
+        default="item-knn",
+        help="item-knn: item-item similarity (default); most-popular: popularity baseline",
+    )
+    train.add_argument(
+        "--similarity", choices=SIMILARITIES, default="cosine", help="item-item measure (default cosine)"
+    )
     train.add_argument("--n-neighbors", type=int, default=50, help="neighbours kept per item (default 50)")
     train.add_argument(
         "--min-support", type=int, default=1, help="minimum users with both items for a pair (default 1)"
@@ -95,9 +106,19 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve a model over HTTP")
     serve.add_argument("--model", type=Path, required=True, help="model directory")
     serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    serve.add_argument("--port", type=_port, default=8000, help="TCP port, 1-65535 (default 8000)")
     serve.set_defaults(handler=_serve)
     return parser
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be an integer from 1 to 65535; got {text!r}")
+    return port
 
 
 def _configure_logging(quiet: bool, verbose: bool) -> None:
@@ -133,9 +154,7 @@ def _load_events(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame |
         raise DataValidationError(f"--events is required with --format {args.format}")
     if args.format == "otto":
         return datasets.load_otto(args.events), None
-    items = None
-    if args.items is not None:
-        items = read_events(args.items) if args.items.suffix == ".parquet" else pd.read_csv(args.items)
+    items = None if args.items is None else read_table(args.items, "item metadata")
     return read_events(args.events), items
 
 
@@ -166,15 +185,22 @@ def _train(args: argparse.Namespace) -> int:
     model.save(args.out)
     size = sum(file.stat().st_size for file in args.out.iterdir())
     logger.info(
-        "trained %s %s: fit %.2f s, total %.2f s, model directory %s (%.1f MB)",
+        "trained %s %s: fit %.2f s, total %.2f s, model directory %s (%s)",
         type(model).__name__,
         model.version_,
         fit_seconds,
         time.perf_counter() - started,
         args.out,
-        size / 1e6,
+        _format_size(size),
     )
     return 0
+
+
+def _format_size(size: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} bytes"
 
 
 def _recommend(args: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import math
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from os import PathLike
@@ -42,6 +43,7 @@ __all__ = [
     "IdMap",
     "Interactions",
     "read_events",
+    "read_table",
     "validate_event_weights",
     "validate_events",
 ]
@@ -100,7 +102,8 @@ def read_events(source: str | PathLike[str] | pd.DataFrame) -> pd.DataFrame:
     CSV id columns are read as text. A column whose every value is a canonical
     decimal integer (``"42"``, not ``"042"`` or ``"42.0"``) becomes int64, any other
     column stays str, exactly as written. Only empty cells count as missing, so an
-    id such as ``"NA"`` is kept. Parquet and DataFrame columns keep their types.
+    id such as ``"NA"`` is kept. CSV files must be UTF-8. Parquet and DataFrame
+    columns keep their types.
 
     Parameters
     ----------
@@ -112,12 +115,46 @@ def read_events(source: str | PathLike[str] | pd.DataFrame) -> pd.DataFrame:
     pandas.DataFrame
         The rows, not yet validated; pass them to :func:`validate_events` or
         :meth:`Interactions.from_events`.
+
+    Raises
+    ------
+    DataValidationError
+        If the file is missing, empty, not UTF-8, or not valid CSV, gzip or Parquet.
     """
     if isinstance(source, pd.DataFrame):
         return source
+    return read_table(source, "events")
+
+
+def read_table(source: str | PathLike[str], what: str = "table") -> pd.DataFrame:
+    """Read a CSV or Parquet file with the id rules of :func:`read_events`.
+
+    Used for events and for item metadata files (``item_id`` plus attributes).
+    ``what`` names the file in error messages.
+    """
+    if not isinstance(source, (str, PathLike)):
+        raise DataValidationError(
+            f"{what} must be a path to a CSV or Parquet file; got {type(source).__name__}"
+        )
     path = Path(source)
     if not path.is_file():
-        raise DataValidationError(f"events file not found: {str(path)!r}")
+        raise DataValidationError(f"{what} file not found: {str(path)!r}")
+    try:
+        frame = _read_file(path)
+    except pd.errors.EmptyDataError as error:
+        raise DataValidationError(f"{what} file {str(path)!r} is empty: it has no header row") from error
+    except UnicodeDecodeError as error:
+        raise DataValidationError(
+            f"{what} file {str(path)!r} is not UTF-8 text ({error.reason} at byte {error.start}); "
+            f"convert it to UTF-8"
+        ) from error
+    except (pd.errors.ParserError, OSError, EOFError, ValueError, zlib.error) as error:
+        # Covers malformed CSV, a bad gzip stream and files that are not Parquet.
+        raise DataValidationError(f"cannot read {what} file {str(path)!r}: {error}") from error
+    return frame
+
+
+def _read_file(path: Path) -> pd.DataFrame:
     if path.suffix == ".parquet":
         return pd.read_parquet(path)
     frame = pd.read_csv(
@@ -125,6 +162,7 @@ def read_events(source: str | PathLike[str] | pd.DataFrame) -> pd.DataFrame:
         dtype={"user_id": str, "item_id": str, "event": str},
         keep_default_na=False,
         na_values={"user_id": [""], "item_id": [""], "event": [""], "timestamp": [""], "weight": [""]},
+        encoding="utf-8",
     )
     for column in ("user_id", "item_id"):
         if column in frame.columns:
@@ -165,11 +203,16 @@ def validate_events(events: pd.DataFrame, event_weights: Mapping[str, float]) ->
         raise DataValidationError(f"events must be a pandas DataFrame; got {type(events).__name__}")
     missing = [column for column in _REQUIRED if column not in events.columns]
     if missing:
+        hint = "rename the columns to match"
+        if missing == ["event"]:
+            hint = "add an 'event' column naming each row's event type, such as 'purchase'"
         raise DataValidationError(
             f"events are missing the required column(s) {missing}; got columns "
-            f"{list(map(str, events.columns))}. Rename them, or add an 'event' column "
-            f"such as events['event'] = 'purchase'"
+            f"{list(map(str, events.columns))}. Expected {list(_REQUIRED)} plus optional "
+            f"'timestamp' and 'weight': {hint}"
         )
+    if len(events) == 0:
+        raise DataValidationError("events contain no rows; there is nothing to learn from")
 
     clean = pd.DataFrame(index=events.index)
     clean["user_id"] = _id_column(events, "user_id")

@@ -148,6 +148,11 @@ class Recommender(ABC):
         return self
 
     def _interactions(self, data: Interactions | pd.DataFrame | str | PathLike[str]) -> Interactions:
+        if not isinstance(data, (Interactions, pd.DataFrame, str, PathLike)):
+            raise DataValidationError(
+                f"fit needs Interactions, a pandas DataFrame of events, or the path of an events "
+                f"CSV or Parquet file; got {type(data).__name__}"
+            )
         if not isinstance(data, Interactions):
             return Interactions.from_events(
                 data,
@@ -357,8 +362,9 @@ class Recommender(ABC):
     ) -> Recommendations:
         """List the items most similar to ``item_id`` ("customers who bought this also bought").
 
-        Returns at most ``n`` of the item's fitted neighbours; a known item with no
-        neighbours gives an empty list. The item itself is never returned.
+        Returns at most ``n`` of the item's fitted neighbours, so never more than the
+        model's ``n_neighbors``; a known item with no neighbours gives an empty list.
+        The item itself is never returned.
 
         Raises
         ------
@@ -541,8 +547,8 @@ class Recommender(ABC):
     def _known_positions(self, ids: Iterable[Id] | None, name: str, unknown: list[Any]) -> np.ndarray:
         if ids is None:
             return np.empty(0, dtype=np.int64)
-        if isinstance(ids, (str, bytes)):
-            raise DataValidationError(f"{name} must be a list of ids, not a single str; got {ids!r}")
+        if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
+            raise DataValidationError(f"{name} must be a list of ids; got {type(ids).__name__} {ids!r}")
         ids = list(ids)
         positions = self.item_ids_.indices_of(ids)
         unknown.extend(id_ for id_, position in zip(ids, positions, strict=True) if position < 0)
@@ -552,10 +558,13 @@ class Recommender(ABC):
         self, items: Sequence[Id] | Mapping[Id, float]
     ) -> tuple[np.ndarray, np.ndarray, list[Any]]:
         """Return the known basket positions, their weights, and the unknown ids."""
-        if isinstance(items, (str, bytes)):
-            raise DataValidationError(f"items must be a list of ids, not a single str; got {items!r}")
         if sp.issparse(items):
             return (*self._sparse_history(items), [])
+        if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
+            raise DataValidationError(
+                f"items must be a list of ids, a mapping of id to weight, or a sparse row; "
+                f"got {type(items).__name__} {items!r}"
+            )
         if isinstance(items, Mapping):
             ids = list(items)
             weights = [_check_basket_weight(id_, items[id_]) for id_ in ids]

@@ -116,3 +116,49 @@ def test_train_online_retail_bundled(tmp_path, capsys):
     )
     assert main(["recommend", "--model", str(out), "--item", "85123A", "-n", "5"]) == 0
     assert "HANGING HEART" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("empty.csv", b"", "is empty: it has no header row"),
+        ("latin1.csv", "user_id,item_id,event\nu,café,purchase\n".encode("latin-1"), "is not UTF-8 text"),
+        ("plain.csv.gz", b"user_id,item_id,event\n", "cannot read events file"),
+        ("bad.parquet", b"not parquet at all", "cannot read events file"),
+        ("header.csv", b"user_id,item_id,event\n", "events contain no rows"),
+    ],
+)
+def test_train_unreadable_file_exits_2(tmp_path, capsys, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+
+    assert main(["train", "--events", str(path), "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_train_unwritable_out_exits_2(tmp_path, events_csv, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory", encoding="utf-8")
+
+    assert main(["-q", "train", "--events", str(events_csv), "--out", str(blocker / "model")]) == 2
+    assert "recsys train: error:" in capsys.readouterr().err
+
+
+def test_train_items_file_attaches_metadata(tmp_path, events_csv):
+    items = tmp_path / "items.csv"
+    items.write_text("item_id,description,price\nx3,Green tea,4.5\n", encoding="utf-8")
+    out = tmp_path / "m"
+
+    assert main(["-q", "train", "--events", str(events_csv), "--items", str(items), "--out", str(out)]) == 0
+    assert load(out).get_item_metadata(["x3", "x1"]) == [{"description": "Green tea", "price": 4.5}, {}]
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "-5", "http"])
+def test_serve_invalid_port_rejected(tmp_path, capsys, port):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", "--model", str(tmp_path), "--port", port])
+
+    assert exit_info.value.code == 2
+    assert "must be an integer from 1 to 65535" in capsys.readouterr().err

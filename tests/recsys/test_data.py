@@ -585,3 +585,27 @@ def test_item_metadata_needs_item_id() -> None:
         Interactions.from_events(
             events(user_id=["a"], item_id=["x"]), item_metadata=pd.DataFrame({"sku": ["x"]})
         )
+
+
+def test_missing_user_column_hint():
+    events = pd.DataFrame({"customer": ["a"], "item_id": ["x"], "event": ["purchase"]})
+
+    with pytest.raises(DataValidationError, match=r"missing the required column\(s\) \['user_id'\]") as error:
+        Interactions.from_events(events)
+
+    assert "add an 'event' column" not in str(error.value)
+
+
+def test_empty_events_rejected():
+    events = pd.DataFrame({"user_id": [], "item_id": [], "event": []})
+
+    with pytest.raises(DataValidationError, match="events contain no rows"):
+        Interactions.from_events(events)
+
+
+@pytest.mark.parametrize("data", [None, [("a", "x", "purchase")], 42])
+def test_fit_wrong_input_type_named(data):
+    from recsys import ItemKNN
+
+    with pytest.raises(DataValidationError, match=r"fit needs Interactions, a pandas DataFrame"):
+        ItemKNN().fit(data)

@@ -170,7 +170,8 @@ def test_item_knn_empty_basket(random_model: ItemKNN) -> None:
 
 def test_item_knn_basket_single_str_rejected(random_model: ItemKNN) -> None:
     with pytest.raises(
-        DataValidationError, match=r"items must be a list of ids, not a single str; got 'i03'"
+        DataValidationError,
+        match=r"items must be a list of ids, a mapping of id to weight, or a sparse row; got str 'i03'",
     ):
         random_model.recommend_basket("i03")
 
@@ -357,3 +358,9 @@ def test_similar_items_score_then_id_order(purchases: Purchases) -> None:
 
     assert result.item_ids == ["x3", "x2", "x4"]
     assert result.scores == [50.0, 25.0, 25.0]
+
+
+@pytest.mark.parametrize("items", [22423, None, 1.5])
+def test_basket_not_a_list_rejected(shop: ItemKNN, items: object) -> None:
+    with pytest.raises(DataValidationError, match=r"items must be a list of ids"):
+        shop.recommend_basket(items)  # type: ignore[arg-type]

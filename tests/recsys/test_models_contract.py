@@ -296,7 +296,7 @@ def test_recommend_unknown_ids_reported(model: Recommender, unknown_item: object
 def test_exclude_single_str_rejected(model: Recommender) -> None:
     user_id = all_users(model)[0]
 
-    with pytest.raises(DataValidationError, match=r"exclude must be a list of ids, not a single str"):
+    with pytest.raises(DataValidationError, match=r"exclude must be a list of ids; got str"):
         model.recommend(user_id, exclude="abc")
 
 

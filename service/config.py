@@ -29,6 +29,9 @@ class Settings(BaseSettings):
         Maximum number of items a request may ask for with ``n``.
     max_items : int
         Maximum length of a basket, ``exclude`` or ``allow`` list in one request.
+    max_id_length : int
+        Maximum length of one user or item id, in characters; an int id counts
+        the characters of its decimal text. Longer ids are rejected with 422.
     log_level : str
         Level of the ``recsys`` loggers: DEBUG, INFO, WARNING, ERROR or CRITICAL.
     """
@@ -38,6 +41,7 @@ class Settings(BaseSettings):
     model_dir: Path
     max_n: int = Field(default=100, ge=1)
     max_items: int = Field(default=1000, ge=1)
+    max_id_length: int = Field(default=256, ge=1)
     log_level: str = "INFO"
 
     @field_validator("log_level")

@@ -19,8 +19,15 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from recsys.exceptions import DataValidationError, UnknownIdError, UnknownUserError
+from service.logs import shorten
 
-__all__ = ["error_response", "install_error_handlers", "internal_error_response", "request_id_of"]
+__all__ = [
+    "UnknownQueryParameterError",
+    "error_response",
+    "install_error_handlers",
+    "internal_error_response",
+    "request_id_of",
+]
 
 logger = logging.getLogger("recsys.service")
 
@@ -28,6 +35,28 @@ logger = logging.getLogger("recsys.service")
 _MAX_VALUE_CHARS = 100
 
 _LOCATIONS = {"query": "query parameter", "path": "path parameter", "body": "body field"}
+
+
+class UnknownQueryParameterError(Exception):
+    """Query parameters that the endpoint does not define, which the handler turns into a 422.
+
+    Attributes
+    ----------
+    unknown : dict of str to list of str
+        The values of each unknown parameter, by name, in request order.
+    accepted : list of str
+        The query parameters that the endpoint defines.
+    takes_body : bool
+        Whether the endpoint reads its input from a JSON body.
+    """
+
+    def __init__(
+        self, unknown: Mapping[str, list[str]], accepted: Sequence[str], *, takes_body: bool
+    ) -> None:
+        self.unknown = dict(unknown)
+        self.accepted = list(accepted)
+        self.takes_body = takes_body
+        super().__init__(f"unknown query parameter(s) {', '.join(self.unknown)}")
 
 
 def request_id_of(request: Request) -> str:
@@ -64,6 +93,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(UnknownIdError, _unknown_id)
     app.add_exception_handler(DataValidationError, _data_validation)
     app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(UnknownQueryParameterError, _unknown_query_parameter)
     app.add_exception_handler(StarletteHTTPException, _http_error)
 
 
@@ -86,7 +116,11 @@ async def _data_validation(request: Request, error: Exception) -> JSONResponse:
     # The schemas should reject bad input before it reaches the model, so log any that gets through.
     request_id = request_id_of(request)
     logger.info(
-        "model rejected %s %s (request_id=%s): %s", request.method, request.url.path, request_id, error
+        "model rejected %s %s (request_id=%s): %s",
+        request.method,
+        shorten(request.url.path, _MAX_VALUE_CHARS),
+        request_id,
+        error,
     )
     return error_response(422, f"invalid request: {error}", request_id)
 
@@ -96,7 +130,8 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
     detail = str(error.detail)
     if detail == HTTPStatus(error.status_code).phrase:
         # Starlette's routing errors carry only the phrase ("Not Found", "Method Not Allowed").
-        detail = f"{detail.lower()}: {request.method} {request.url.path}; the API is described at /docs"
+        path = shorten(request.url.path, _MAX_VALUE_CHARS)
+        detail = f"{detail.lower()}: {request.method} {path}; the API is described at /docs"
     return error_response(error.status_code, detail, request_id_of(request), headers=error.headers)
 
 
@@ -104,7 +139,32 @@ async def _request_validation(request: Request, error: Exception) -> JSONRespons
     assert isinstance(error, RequestValidationError)
     errors = [_describe_error(item) for item in error.errors()]
     detail = _summary(errors)
-    logger.debug("rejected %s %s: %s", request.method, request.url.path, detail)
+    logger.debug("rejected %s %s: %s", request.method, shorten(request.url.path, _MAX_VALUE_CHARS), detail)
+    return error_response(422, detail, request_id_of(request), errors=errors)
+
+
+async def _unknown_query_parameter(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, UnknownQueryParameterError)
+    if error.accepted:
+        accepted = f"accepted: {', '.join(error.accepted)}"
+    elif error.takes_body:
+        accepted = "this endpoint takes no query parameters; send its fields in the JSON body"
+    else:
+        accepted = "this endpoint takes no query parameters"
+    errors = [
+        {
+            "location": "query",
+            "field": shorten(name, _MAX_VALUE_CHARS),
+            "message": f"unknown query parameter; {accepted}",
+            # A repeated parameter is shown with all its values.
+            "value": _json_safe_value(values[0] if len(values) == 1 else values),
+        }
+        for name, values in error.unknown.items()
+    ]
+    detail = f"unknown query parameter {errors[0]['field']!r}; {accepted}"
+    if len(errors) > 1:
+        detail += f" (and {len(errors) - 1} more unknown query parameter(s), listed in 'errors')"
+    logger.debug("rejected %s %s: %s", request.method, shorten(request.url.path, _MAX_VALUE_CHARS), detail)
     return error_response(422, detail, request_id_of(request), errors=errors)
 
 
@@ -167,9 +227,12 @@ def _lower_first(text: str) -> str:
 def _json_safe_value(value: Any) -> Any:
     """Return ``value`` when it is a short JSON scalar, else its JSON text, shortened.
 
-    Python's JSON parser accepts NaN and Infinity, which a JSON response must not
-    contain, so non-finite floats are returned as text too.
+    A long string is shortened as a string, so it is not wrapped in a second pair
+    of quotes. Python's JSON parser accepts NaN and Infinity, which a JSON response
+    must not contain, so non-finite floats are returned as text too.
     """
+    if isinstance(value, str) and len(value) > _MAX_VALUE_CHARS:
+        return value[: _MAX_VALUE_CHARS - 3] + "..."
     text = json.dumps(value, ensure_ascii=False, default=repr)
     if len(text) > _MAX_VALUE_CHARS:
         return text[: _MAX_VALUE_CHARS - 3] + "..."

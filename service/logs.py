@@ -12,13 +12,24 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["ACCESS_LOGGER", "JsonFormatter", "configure_logging", "log_fields"]
+__all__ = ["ACCESS_LOGGER", "JsonFormatter", "configure_logging", "log_fields", "shorten"]
 
 #: Logger of the access log, one record per request.
 ACCESS_LOGGER = "recsys.service.access"
 
 # Name of the handler configure_logging installs, so a second call finds it.
 _HANDLER_NAME = "recsys-service-json"
+
+
+def shorten(text: str, max_chars: int) -> str:
+    """Return ``text``, or its first ``max_chars`` characters followed by the count of the rest.
+
+    Request paths come from the client and can be of any length, so the service
+    passes them through this function before it logs or echoes them.
+    """
+    if len(text) <= max_chars:
+        return text
+    return f"{text[:max_chars]}...[{len(text) - max_chars} more characters]"
 
 
 def log_fields(**fields: Any) -> dict[str, Any]:

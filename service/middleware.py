@@ -10,7 +10,7 @@ import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import internal_error_response
-from service.logs import ACCESS_LOGGER, log_fields
+from service.logs import ACCESS_LOGGER, log_fields, shorten
 
 __all__ = ["REQUEST_ID_HEADER", "RequestContextMiddleware", "accept_request_id"]
 
@@ -19,6 +19,12 @@ _HEADER_KEY = REQUEST_ID_HEADER.lower().encode("ascii")
 
 # Visible ASCII only, so a client id cannot split a log line or a header.
 _VALID_REQUEST_ID = re.compile(r"[!-~]{1,128}")
+
+# Maximum lengths of the request path in an access record: in its "path" field and
+# in its message. The path can carry ids of any length. The message repeats a short
+# form only so that a plain-text log handler still shows which resource was called.
+_MAX_LOGGED_PATH_CHARS = 512
+_MAX_MESSAGE_PATH_CHARS = 100
 
 logger = logging.getLogger("recsys.service")
 access_logger = logging.getLogger(ACCESS_LOGGER)
@@ -43,7 +49,7 @@ class RequestContextMiddleware:
     - takes the id from the ``X-Request-ID`` header (see :func:`accept_request_id`),
       stores it in ``request.state.request_id`` and returns it in the response header;
     - writes one access record to ``recsys.service.access`` with method, path,
-      status, duration_ms and request_id;
+      status, duration_ms and request_id, cutting a long path (see :func:`~service.logs.shorten`);
     - responds to an exception that no handler caught with a generic 500 body and
       logs the traceback, so the client does not see internals.
     """
@@ -78,7 +84,7 @@ class RequestContextMiddleware:
             logger.exception(
                 "unhandled error in %s %s (request_id=%s)",
                 scope["method"],
-                scope["path"],
+                shorten(scope["path"], _MAX_LOGGED_PATH_CHARS),
                 request_id,
                 extra=log_fields(request_id=request_id),
             )
@@ -92,14 +98,15 @@ class RequestContextMiddleware:
 
 
 def _log_access(scope: Scope, status: int, duration_s: float, request_id: str) -> None:
+    path: str = scope["path"]
     access_logger.info(
         "%s %s %s",
         scope["method"],
-        scope["path"],
+        shorten(path, _MAX_MESSAGE_PATH_CHARS),
         status,
         extra=log_fields(
             method=scope["method"],
-            path=scope["path"],
+            path=shorten(path, _MAX_LOGGED_PATH_CHARS),
             status=status,
             duration_ms=round(duration_s * 1000, 3),
             request_id=request_id,

@@ -61,7 +61,8 @@ class BasketRequest(BaseModel):
 
     items: list[ItemId] = Field(
         description="The basket or session; each item weighs 1 and repeats count once. "
-        "Basket items are never returned. At most RECSYS_MAX_ITEMS ids (default 1000).",
+        "Basket items are never returned. At most RECSYS_MAX_ITEMS ids (default 1000), "
+        "each at most RECSYS_MAX_ID_LENGTH characters (default 256).",
         examples=[["85123A", "71053"]],
     )
     n: Count | None = Field(default=None, description=N_DESCRIPTION)

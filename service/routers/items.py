@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 
-from service.deps import RequestIdDep, ServingDep, SettingsDep
+from service.deps import RequestIdDep, ServingDep, SettingsDep, reject_unknown_query_parameters
 from service.limits import check_limits
 from service.responses import recommended_items
 from service.schemas import N_DESCRIPTION, SimilarItemsResponse
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1", tags=["items"])
+router = APIRouter(prefix="/v1", tags=["items"], dependencies=[Depends(reject_unknown_query_parameters)])
 
 
 @router.get(
@@ -23,7 +23,11 @@ router = APIRouter(prefix="/v1", tags=["items"])
 )
 def read_similar_items(
     item_id: Annotated[
-        str, Path(description="The item id; an integer-keyed model matches its decimal text.")
+        str,
+        Path(
+            description="The item id; an integer-keyed model matches its decimal text. "
+            "At most RECSYS_MAX_ID_LENGTH characters (default 256)."
+        ),
     ],
     serving: ServingDep,
     settings: SettingsDep,
@@ -34,7 +38,7 @@ def read_similar_items(
     ] = None,
 ) -> SimilarItemsResponse:
     """List the items most often bought together with an item."""
-    n = check_limits(settings, "query", n=n, lists={"exclude": exclude})
+    n = check_limits(settings, "query", n=n, lists={"exclude": exclude}, path_ids={"item_id": item_id})
     model = serving.model
     result = model.similar_items(item_id, n, exclude=exclude)
     return SimilarItemsResponse(

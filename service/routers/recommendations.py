@@ -4,16 +4,26 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 
-from service.deps import RequestIdDep, ServingDep, SettingsDep
+from service.deps import (
+    RequestIdDep,
+    ServingDep,
+    SettingsDep,
+    reject_unknown_query_parameters,
+    require_json_body,
+)
 from service.limits import check_limits
 from service.responses import recommended_items
 from service.schemas import N_DESCRIPTION, BasketRequest, RecommendationsResponse, UserRecommendationsResponse
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1", tags=["recommendations"])
+router = APIRouter(
+    prefix="/v1",
+    tags=["recommendations"],
+    dependencies=[Depends(reject_unknown_query_parameters)],
+)
 
 
 @router.get(
@@ -23,7 +33,11 @@ router = APIRouter(prefix="/v1", tags=["recommendations"])
 )
 def read_user_recommendations(
     user_id: Annotated[
-        str, Path(description="The user id; an integer-keyed model matches its decimal text.")
+        str,
+        Path(
+            description="The user id; an integer-keyed model matches its decimal text. "
+            "At most RECSYS_MAX_ID_LENGTH characters (default 256)."
+        ),
     ],
     serving: ServingDep,
     settings: SettingsDep,
@@ -38,7 +52,7 @@ def read_user_recommendations(
     ] = False,
 ) -> UserRecommendationsResponse:
     """Recommend items for a user from the history the model was fitted on."""
-    n = check_limits(settings, "query", n=n, lists={"exclude": exclude})
+    n = check_limits(settings, "query", n=n, lists={"exclude": exclude}, path_ids={"user_id": user_id})
     model = serving.model
     result = model.recommend(user_id, n, exclude=exclude, backfill=backfill, strict=strict)
     known_user = bool(result.known_user)
@@ -54,7 +68,12 @@ def read_user_recommendations(
     )
 
 
-@router.post("/recommendations", response_model=RecommendationsResponse)
+@router.post(
+    "/recommendations",
+    response_model=RecommendationsResponse,
+    dependencies=[Depends(require_json_body)],
+    responses={415: {"description": "The body is not sent as application/json"}},
+)
 def create_basket_recommendations(
     body: BasketRequest,
     serving: ServingDep,

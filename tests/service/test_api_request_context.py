@@ -166,3 +166,41 @@ async def test_access_log_error_status(client: httpx.AsyncClient, caplog: pytest
 
     [record] = [record for record in caplog.records if record.name == ACCESS_LOGGER]
     assert getattr(record, "fields", {})["status"] == 404
+
+
+async def test_access_log_long_path_shortened(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
+    user_id = "u" * 50_000
+
+    await client.get(f"/v1/users/{user_id}/recommendations")
+
+    [record] = [record for record in caplog.records if record.name == ACCESS_LOGGER]
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["path"].startswith("/v1/users/uuu")
+    # The path has 10 + 50000 + 16 characters, and the field keeps the first 512.
+    assert entry["path"].endswith("...[49514 more characters]")
+    assert len(entry["path"]) < 600
+    assert entry["message"].startswith("GET /v1/users/uuu")
+    assert entry["message"].endswith(" more characters] 422")
+    assert len(entry["message"]) < 200
+
+
+async def test_access_log_message_short_path(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
+
+    await client.get("/v1/items/mug/similar")
+
+    [record] = [record for record in caplog.records if record.name == ACCESS_LOGGER]
+    assert record.getMessage() == "GET /v1/items/mug/similar 200"
+
+
+async def test_unknown_route_long_path_shortened(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v2/" + "z" * 50_000)
+
+    assert response.status_code == 404
+    assert "GET /v2/zzz" in response.json()["detail"]
+    assert len(response.text) < 1000

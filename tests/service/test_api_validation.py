@@ -135,10 +135,126 @@ async def test_missing_body_422(client: httpx.AsyncClient) -> None:
     assert response.json()["detail"] == "the request body is required"
 
 
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "text/json", "application/jsonp"]
+)
+async def test_body_wrong_content_type_415(client: httpx.AsyncClient, content_type: str) -> None:
+    headers = {"Content-Type": content_type}
+
+    response = await client.post("/v1/recommendations", content=b'{"items": ["mug"]}', headers=headers)
+
+    assert response.status_code == 415
+    body = response.json()
+    assert set(body) == {"detail", "request_id"}
+    assert "must be JSON sent with Content-Type: application/json" in body["detail"]
+    assert f"got Content-Type '{content_type}'" in body["detail"]
+    assert "b'" not in body["detail"]
+    assert body["request_id"] == response.headers["X-Request-ID"]
+
+
+async def test_body_without_content_type_415(client: httpx.AsyncClient) -> None:
+    # httpx sends no Content-Type header for raw bytes unless one is given.
+    response = await client.post("/v1/recommendations", content=b'{"items": ["mug"]}')
+
+    assert response.status_code == 415
+    assert "no Content-Type header" in response.json()["detail"]
+    assert "Content-Type: application/json" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json; charset=utf-8", "Application/JSON", "application/vnd.api+json"]
+)
+async def test_body_json_content_type_ok(client: httpx.AsyncClient, content_type: str) -> None:
+    headers = {"Content-Type": content_type}
+
+    response = await client.post("/v1/recommendations", content=b'{"items": ["mug"]}', headers=headers)
+
+    assert response.status_code == 200
+    assert [item["item_id"] for item in response.json()["items"]] == ["tea", "商品-東京-01"]
+
+
+async def test_empty_text_body_422(client: httpx.AsyncClient) -> None:
+    # The missing body is the first thing to fix, so it is reported before the media type.
+    headers = {"Content-Type": "text/plain"}
+
+    response = await client.post("/v1/recommendations", content=b"", headers=headers)
+
+    assert response.status_code == 422
+    assert response.json()["detail"] == "the request body is required"
+
+
+UNKNOWN_QUERY_CASES = [
+    pytest.param("GET", SIMILAR, {"limit": "1"}, "limit", "accepted: n, exclude", id="similar-limit"),
+    pytest.param(
+        "GET", SIMILAR, {"backfill": "true"}, "backfill", "accepted: n, exclude", id="similar-backfill"
+    ),
+    pytest.param(
+        "GET", USER, {"limit": "1"}, "limit", "accepted: n, exclude, backfill, strict", id="user-limit"
+    ),
+    pytest.param("GET", USER, {"N": "1"}, "N", "accepted: n, exclude, backfill, strict", id="user-case"),
+    pytest.param(
+        "POST", "/v1/recommendations", {"n": "1"}, "n", "send its fields in the JSON body", id="basket-n"
+    ),
+]
+
+
+@pytest.mark.parametrize(("method", "url", "params", "name", "accepted"), UNKNOWN_QUERY_CASES)
+async def test_unknown_query_parameter_422(
+    client: httpx.AsyncClient, method: str, url: str, params: dict[str, str], name: str, accepted: str
+) -> None:
+    response = await client.request(method, url, params=params, json={"items": ["mug"]})
+
+    assert response.status_code == 422
+    body = response.json()
+    assert f"unknown query parameter '{name}'" in body["detail"]
+    assert accepted in body["detail"]
+    assert body["errors"][0]["field"] == name
+    assert body["errors"][0]["location"] == "query"
+    assert body["errors"][0]["value"] == params[name]
+    assert body["request_id"] == response.headers["X-Request-ID"]
+
+
+async def test_unknown_query_parameters_all_listed(client: httpx.AsyncClient) -> None:
+    params = [("n", "2"), ("limit", "1"), ("page", "2"), ("page", "3")]
+
+    response = await client.get(SIMILAR, params=params)
+
+    assert response.status_code == 422
+    body = response.json()
+    assert [error["field"] for error in body["errors"]] == ["limit", "page"]
+    assert body["errors"][1]["value"] == '["2", "3"]'
+    assert "1 more unknown query parameter" in body["detail"]
+
+
+@pytest.mark.parametrize("url", ["/healthz", "/readyz", "/docs", "/openapi.json"])
+async def test_probes_ignore_unknown_query(client: httpx.AsyncClient, url: str) -> None:
+    response = await client.get(url, params={"limit": "1"})
+
+    assert response.status_code == 200
+
+
+async def test_huge_path_id_422(client: httpx.AsyncClient) -> None:
+    user_id = "u" * 50_000
+
+    response = await client.get(f"/v1/users/{user_id}/recommendations")
+
+    assert response.status_code == 422
+    body = response.json()
+    assert "path parameter 'user_id'" in body["detail"]
+    assert "at most 256 characters" in body["detail"]
+    assert "RECSYS_MAX_ID_LENGTH" in body["detail"]
+    assert "not 50000" in body["detail"]
+    assert body["errors"][0]["location"] == "path"
+    assert len(body["errors"][0]["value"]) == 100
+    assert body["errors"][0]["value"].endswith("...")
+    # The id is echoed at most twice (in detail and errors), shortened to 100 characters each time.
+    assert len(response.text) < 1000
+
+
 @pytest.fixture
 async def limited_client(retail_model_dir: Path) -> Any:
-    """A client of a service with max_n=5 and max_items=3."""
-    settings = Settings(model_dir=retail_model_dir, max_n=5, max_items=3)
+    """A client of a service with max_n=5, max_items=3 and max_id_length=8."""
+    settings = Settings(model_dir=retail_model_dir, max_n=5, max_items=3, max_id_length=8)
     async with running_app(create_app(settings)) as http:
         yield http
 
@@ -195,3 +311,86 @@ async def test_default_n_capped_at_max_n(limited_client: httpx.AsyncClient) -> N
     assert response.status_code == 200
     # Five items exist, and the default n of 10 is capped at max_n=5 instead of being rejected.
     assert len(response.json()["items"]) == 5
+
+
+@pytest.mark.parametrize(
+    ("url", "field"),
+    [
+        pytest.param("/v1/users/{}/recommendations", "user_id", id="user-id"),
+        pytest.param("/v1/items/{}/similar", "item_id", id="item-id"),
+    ],
+)
+async def test_path_long_id_422(limited_client: httpx.AsyncClient, url: str, field: str) -> None:
+    response = await limited_client.get(url.format("x" * 9))
+
+    assert response.status_code == 422
+    body = response.json()
+    assert f"path parameter '{field}'" in body["detail"]
+    assert "at most 8 characters" in body["detail"]
+    assert body["errors"][0]["field"] == field
+    assert body["errors"][0]["value"] == "x" * 9
+
+
+async def test_path_id_at_limit_ok(limited_client: httpx.AsyncClient) -> None:
+    response = await limited_client.get("/v1/users/abcdefgh/recommendations")
+
+    assert response.status_code == 200
+    assert response.json()["user_id"] == "abcdefgh"
+
+
+@pytest.mark.parametrize("field", ["items", "exclude", "allow"])
+async def test_body_long_id_422(limited_client: httpx.AsyncClient, field: str) -> None:
+    payload: dict[str, Any] = {"items": ["mug"], field: ["tea", "y" * 9]}
+
+    response = await limited_client.post("/v1/recommendations", json=payload)
+
+    assert response.status_code == 422
+    body = response.json()
+    assert f"body field '{field}[1]'" in body["detail"]
+    assert "at most 8 characters" in body["detail"]
+    assert "RECSYS_MAX_ID_LENGTH" in body["detail"]
+    assert body["errors"][0]["value"] == "y" * 9
+
+
+async def test_body_long_int_id_422(limited_client: httpx.AsyncClient) -> None:
+    response = await limited_client.post("/v1/recommendations", json={"items": [1234567890]})
+
+    assert response.status_code == 422
+    assert "body field 'items[0]'" in response.json()["detail"]
+    assert response.json()["errors"][0]["value"] == 1234567890
+
+
+async def test_body_ids_at_limit_ok(limited_client: httpx.AsyncClient) -> None:
+    payload = {"items": ["mug", "abcdefgh", 12345678], "exclude": ["abcdefgh"]}
+
+    response = await limited_client.post("/v1/recommendations", json=payload)
+
+    assert response.status_code == 200
+
+
+async def test_body_long_ids_each_listed(limited_client: httpx.AsyncClient) -> None:
+    payload = {"items": ["y" * 9, "mug", "z" * 10], "allow": ["w" * 11]}
+
+    response = await limited_client.post("/v1/recommendations", json=payload)
+
+    assert response.status_code == 422
+    assert [error["field"] for error in response.json()["errors"]] == ["items[0]", "items[2]", "allow[0]"]
+
+
+async def test_long_list_length_reported_alone(limited_client: httpx.AsyncClient) -> None:
+    # A list above max_items is reported once, not once per long id inside it.
+    payload = {"items": ["mug"], "exclude": ["y" * 9] * 4}
+
+    response = await limited_client.post("/v1/recommendations", json=payload)
+
+    assert response.status_code == 422
+    assert [error["field"] for error in response.json()["errors"]] == ["exclude"]
+
+
+async def test_query_exclude_long_id_422(limited_client: httpx.AsyncClient) -> None:
+    response = await limited_client.get(SIMILAR, params={"exclude": ["tea", "y" * 9]})
+
+    assert response.status_code == 422
+    body = response.json()
+    assert "query parameter 'exclude[1]'" in body["detail"]
+    assert "at most 8 characters" in body["detail"]

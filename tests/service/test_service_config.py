@@ -16,6 +16,7 @@ def test_settings_defaults(tmp_path: Path) -> None:
     assert settings.model_dir == tmp_path
     assert settings.max_n == 100
     assert settings.max_items == 1000
+    assert settings.max_id_length == 256
     assert settings.log_level == "INFO"
 
 
@@ -23,6 +24,7 @@ def test_settings_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("RECSYS_MODEL_DIR", str(tmp_path))
     monkeypatch.setenv("RECSYS_MAX_N", "7")
     monkeypatch.setenv("RECSYS_MAX_ITEMS", "12")
+    monkeypatch.setenv("RECSYS_MAX_ID_LENGTH", "64")
     monkeypatch.setenv("RECSYS_LOG_LEVEL", "debug")
 
     settings = Settings()  # type: ignore[call-arg]
@@ -30,6 +32,7 @@ def test_settings_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert settings.model_dir == tmp_path
     assert settings.max_n == 7
     assert settings.max_items == 12
+    assert settings.max_id_length == 64
     assert settings.log_level == "DEBUG"
 
 
@@ -42,7 +45,7 @@ def test_settings_model_dir_required(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("max_n", 0), ("max_items", -1), ("log_level", "LOUD")],
+    [("max_n", 0), ("max_items", -1), ("max_id_length", 0), ("log_level", "LOUD")],
 )
 def test_settings_invalid_value(tmp_path: Path, field: str, value: object) -> None:
     with pytest.raises(ValidationError, match=field):

@@ -3,47 +3,32 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 
-from tests.service.live_server import REPO, SERVER_CODE, free_port, stop, wait_until_ready
+from tests.service.live_server import live_server
 from tests.service.sample_data import TOKYO_CUP, USER_1
 
 
 def test_uvicorn_serves_requests(retail_model_dir: Path, tmp_path: Path) -> None:
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
     log_path = tmp_path / "server.log"
-    env = {**os.environ, "RECSYS_MODEL_DIR": str(retail_model_dir)}
 
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-c", SERVER_CODE, str(port)],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+    with (
+        live_server(retail_model_dir, log_path) as base_url,
+        httpx.Client(base_url=base_url, timeout=5.0, trust_env=False) as http,
+    ):
+        similar = http.get(
+            "/v1/items/%E5%95%86%E5%93%81-%E6%9D%B1%E4%BA%AC-01/similar",
+            headers={"X-Request-ID": "real-server-1"},
         )
-        try:
-            wait_until_ready(process, base_url, log_path)
-            with httpx.Client(base_url=base_url, timeout=5.0, trust_env=False) as http:
-                similar = http.get(
-                    "/v1/items/%E5%95%86%E5%93%81-%E6%9D%B1%E4%BA%AC-01/similar",
-                    headers={"X-Request-ID": "real-server-1"},
-                )
-                user = http.get("/v1/users/%E7%94%A8%E6%88%B7%201/recommendations")
-                basket = http.post("/v1/recommendations", json={"items": [TOKYO_CUP], "n": 1})
-                invalid = http.post(
-                    "/v1/recommendations",
-                    content=b'{"items": [',
-                    headers={"Content-Type": "application/json"},
-                )
-        finally:
-            stop(process)
+        user = http.get("/v1/users/%E7%94%A8%E6%88%B7%201/recommendations")
+        basket = http.post("/v1/recommendations", json={"items": [TOKYO_CUP], "n": 1})
+        invalid = http.post(
+            "/v1/recommendations",
+            content=b'{"items": [',
+            headers={"Content-Type": "application/json"},
+        )
 
     assert similar.status_code == 200
     assert [item["item_id"] for item in similar.json()["items"]] == ["mug", "tea"]

@@ -50,8 +50,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Weight of each event type when none is given: a purchase says five times as
-#: much about taste as a view, a cart addition three times.
+#: Weight of each event type when none is given: a purchase counts five times as
+#: much as a view, a cart addition three times.
 DEFAULT_EVENT_WEIGHTS: Mapping[str, float] = {"view": 1.0, "cart": 3.0, "purchase": 5.0}
 
 #: Required columns, then optional ones.

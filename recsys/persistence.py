@@ -114,7 +114,7 @@ def _json_default(value: Any) -> Any:
 
 
 def _manifest_core(model: Recommender) -> dict[str, Any]:
-    """The parts of the manifest that define the model's answers."""
+    """Return the parts of the manifest that determine the model's recommendations."""
     return {
         "model_class": type(model).__name__,
         "params": model.get_params(),
@@ -125,7 +125,7 @@ def _manifest_core(model: Recommender) -> dict[str, Any]:
 
 
 def content_version(model: Recommender) -> str:
-    """Return a 16-hex-digit hash of the fitted state: the same answers, the same version."""
+    """Return a 16-hex-digit hash of the fitted state, equal for models that recommend identically."""
     digest = hashlib.sha256()
     digest.update(json.dumps(_manifest_core(model), sort_keys=True, default=_json_default).encode("utf-8"))
     for name, array in sorted(_model_state(model).items()):
@@ -309,7 +309,7 @@ def load_model(
     mmap : bool, default True
         Memory-map the arrays instead of reading them into memory.
     expected : Recommender subclass, optional
-        Raise unless the directory holds this class (or a subclass of it).
+        Raise unless the directory contains this class (or a subclass of it).
 
     Raises
     ------
@@ -325,7 +325,7 @@ def load_model(
         raise ModelFormatError(f"unknown model class {manifest['model_class']!r}; known: {sorted(classes)}")
     if expected is not None and not issubclass(cls, expected):
         raise ModelFormatError(
-            f"{str(directory)!r} holds a model of class {cls.__name__}, not {expected.__name__}; "
+            f"{str(directory)!r} contains a model of class {cls.__name__}, not {expected.__name__}; "
             f"use recsys.load() to load any model"
         )
 

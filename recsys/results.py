@@ -1,4 +1,4 @@
-"""What the ``recommend*`` and ``similar_items`` methods return."""
+"""Result types of the ``recommend*`` and ``similar_items`` methods."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ class Recommendations(Sequence[Recommendation]):
         Ids from the basket, ``exclude`` or ``allow`` arguments that the model does
         not know; they were ignored.
     known_user : bool or None
-        For user requests: whether the model knows the user. None otherwise.
+        For user requests: whether the model has the user's history. None otherwise.
     """
 
     items: tuple[Recommendation, ...]

@@ -282,7 +282,7 @@ class Recommender(ABC):
         Returns
         -------
         Recommendations
-            ``known_user`` says whether the history came from the model.
+            ``known_user`` is True when the model has the user's history.
         """
         self._check_fitted()
         n = _check_n(n)
@@ -467,7 +467,7 @@ class Recommender(ABC):
         ------
         ModelFormatError
             If a file is missing or corrupt, the format version is unsupported, or
-            the directory holds another model class.
+            the directory contains another model class.
         """
         from recsys.persistence import load_model
 

@@ -21,9 +21,9 @@ class MostPopular(Recommender):
     the fallback for unknown users.
 
     Every item it returns is marked ``reason="popular"``; ``similar_items`` lists
-    the most popular other items. Because popularity is this model's answer, its
-    lists are always filled with popular items, whatever ``backfill`` says; an empty
-    basket gets the popular items too.
+    the most popular other items. Because popularity is all this model ranks by,
+    its lists are always filled with popular items, whatever ``backfill`` is; an
+    empty basket gets the popular items too.
 
     Parameters
     ----------

@@ -398,7 +398,7 @@ def test_load_directory_without_manifest(tmp_path: Path) -> None:
 
 def test_load_expected_class_mismatch(saved: Path) -> None:
     with pytest.raises(
-        ModelFormatError, match=r"holds a model of class ItemKNN, not MostPopular; use recsys.load\(\)"
+        ModelFormatError, match=r"contains a model of class ItemKNN, not MostPopular; use recsys.load\(\)"
     ):
         MostPopular.load(saved)
 
@@ -406,7 +406,7 @@ def test_load_expected_class_mismatch(saved: Path) -> None:
 def test_load_item_knn_from_popular_dir(int_events: pd.DataFrame, tmp_path: Path) -> None:
     MostPopular().fit(int_events).save(tmp_path / "model")
 
-    with pytest.raises(ModelFormatError, match=r"holds a model of class MostPopular, not ItemKNN"):
+    with pytest.raises(ModelFormatError, match=r"contains a model of class MostPopular, not ItemKNN"):
         ItemKNN.load(tmp_path / "model")
 
 

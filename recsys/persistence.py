@@ -47,6 +47,7 @@ FORMAT_VERSION = 1
 FORMAT_NAME = "recsys-model"
 MANIFEST = "manifest.json"
 METADATA = "item_metadata.json"
+_DISPLAY_PARAMS = frozenset({"show_progress"})
 
 RecommenderT = TypeVar("RecommenderT", bound="Recommender")
 
@@ -126,8 +127,11 @@ def _manifest_core(model: Recommender) -> dict[str, Any]:
 
 def content_version(model: Recommender) -> str:
     """Return a 16-hex-digit hash of the fitted state, equal for models that recommend identically."""
+    core = _manifest_core(model)
+    # Display options such as show_progress change no recommendation, so they stay out of the hash.
+    core["params"] = {name: value for name, value in core["params"].items() if name not in _DISPLAY_PARAMS}
     digest = hashlib.sha256()
-    digest.update(json.dumps(_manifest_core(model), sort_keys=True, default=_json_default).encode("utf-8"))
+    digest.update(json.dumps(core, sort_keys=True, default=_json_default).encode("utf-8"))
     for name, array in sorted(_model_state(model).items()):
         digest.update(name.encode("utf-8"))
         digest.update(str(array.dtype).encode("ascii"))

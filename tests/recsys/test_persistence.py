@@ -423,3 +423,12 @@ def test_load_inconsistent_arrays(int_events: pd.DataFrame, tmp_path: Path) -> N
 
     with pytest.raises(ModelFormatError, match=r"is inconsistent \(stored item_ids values are not sorted"):
         load(path)
+
+
+def test_version_ignores_show_progress(purchases) -> None:
+    events = purchases({"a": ["x1", "x2"], "b": ["x1", "x3"]})
+
+    quiet = ItemKNN(show_progress=False).fit(events)
+    chatty = ItemKNN(show_progress=True).fit(events)
+
+    assert quiet.version_ == chatty.version_

@@ -24,6 +24,14 @@ The weighted measures use the event weights; the count-based ones only use
 presence. Every measure keeps a pair only when ``n_ij >= min_support`` and its
 score is > 0; an item is never its own neighbour.
 
+How it is computed: a compiled kernel (:mod:`recsys._kernels`) walks, for each
+item ``i``, the users of ``i`` and their items, accumulating row ``i`` of the
+co-occurrence in a dense per-thread buffer, then keeps the best ``n_neighbors``
+with a bounded heap. The cost is the number of pair visits, ``sum_u d_u^2`` for
+``d_u`` items of user ``u``; memory is linear in the catalogue. Very active users
+(resellers, bots) dominate that sum, so ``max_items_per_user`` can down-sample
+them.
+
 References
 ----------
 T. Dunning, "Accurate methods for the statistics of surprise and coincidence",
@@ -37,23 +45,59 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import xlogy
 
+from recsys import _kernels
 from recsys.exceptions import DataValidationError
 
-__all__ = ["SIMILARITIES", "item_similarity"]
+__all__ = ["SIMILARITIES", "ItemStats", "cap_user_items", "item_similarity", "similarity_from_cooccurrence"]
 
 logger = logging.getLogger(__name__)
 
-SIMILARITIES = ("cooccurrence", "cosine", "jaccard", "lift", "conditional", "llr")
+SIMILARITIES = tuple(_kernels.MEASURES)
 _WEIGHTED = ("cooccurrence", "cosine")
 
-# Upper bound on the cells of one dense block of the co-occurrence matrix. Each block
-# needs a few float64 arrays of this size, about 200 MB in all at 8M cells.
-_BLOCK_CELLS = 8_000_000
+# Items per kernel call: each call advances the progress bar once.
+_ITEMS_PER_CALL = 4096
+
+
+@dataclass(frozen=True)
+class ItemStats:
+    """Per-item sums that the measures need, additive over disjoint sets of users.
+
+    Attributes
+    ----------
+    squared_norms : ndarray of float64
+        ``sum_u x_ui^2`` per item.
+    counts : ndarray of float64
+        ``n_i``, the number of users with item ``i``.
+    n_users : int
+        ``N``, the number of users with at least one item.
+    """
+
+    squared_norms: np.ndarray
+    counts: np.ndarray
+    n_users: int
+
+    @classmethod
+    def of(cls, user_items: sp.csr_array) -> ItemStats:
+        """Compute the statistics of a canonical ``user_items`` matrix."""
+        squares = np.bincount(
+            user_items.indices,
+            weights=np.square(user_items.data, dtype=np.float64),
+            minlength=user_items.shape[1],
+        )
+        counts = np.bincount(user_items.indices, minlength=user_items.shape[1]).astype(np.float64)
+        n_users = int(np.count_nonzero(np.diff(user_items.indptr)))
+        return cls(squares, counts, n_users)
+
+    def __add__(self, other: ItemStats) -> ItemStats:
+        return ItemStats(
+            self.squared_norms + other.squared_norms, self.counts + other.counts, self.n_users + other.n_users
+        )
 
 
 def item_similarity(
@@ -62,12 +106,11 @@ def item_similarity(
     similarity: str = "cosine",
     n_neighbors: int = 50,
     min_support: int = 1,
+    max_items_per_user: int | None = None,
+    random_state: int = 0,
     show_progress: bool = False,
 ) -> sp.csr_array:
     """Compute the item-item similarity and keep the top ``n_neighbors`` of each item.
-
-    The co-occurrence matrix is computed one block of items at a time, so peak memory
-    is bounded by the block size, not by the square of the catalogue.
 
     Parameters
     ----------
@@ -79,8 +122,14 @@ def item_similarity(
         Neighbours kept per item, >= 1.
     min_support : int, default 1
         Minimum number of users who have both items for the pair to be kept.
+    max_items_per_user : int, optional
+        Down-sample users with more items to this many, chosen at random with
+        ``random_state`` (see :func:`cap_user_items`). None (the default) keeps
+        every item of every user.
+    random_state : int, default 0
+        Seed of that sampling.
     show_progress : bool, default False
-        Show a progress bar over the item blocks.
+        Show a progress bar over the items.
 
     Returns
     -------
@@ -93,46 +142,49 @@ def item_similarity(
     Raises
     ------
     DataValidationError
-        For an unknown ``similarity``, ``n_neighbors < 1``, ``min_support < 1`` or a
-        negative or non-finite weight.
+        For an unknown ``similarity``, ``n_neighbors < 1``, ``min_support < 1``,
+        ``max_items_per_user < 1``, or a negative or non-finite weight.
     """
     _check_parameters(similarity, n_neighbors, min_support)
-    weighted = _prepare(user_items)
-    binary = weighted.copy()
-    binary.data[:] = 1.0
+    matrix = _prepare(user_items)
+    if max_items_per_user is not None:
+        matrix = cap_user_items(matrix, max_items_per_user, random_state=random_state)
 
     started = time.perf_counter()
-    stats = _ItemStats.of(weighted, binary)
-    n_items = weighted.shape[1]
-    needs_weighted = similarity in _WEIGHTED
-    source = weighted if needs_weighted else binary
-    source_t = source.T.tocsr()
-    # The support equals the weighted product's pattern when every pair needs only
-    # one user, so the second product is needed only for min_support > 1.
-    binary_t = binary.T.tocsr() if needs_weighted and min_support > 1 else None
+    n_items = matrix.shape[1]
+    stats = ItemStats.of(matrix)
+    use_weights = similarity in _WEIGHTED
+    # Counting shared users separately is needed only when weights are summed and
+    # min_support asks for more than the one user every visited pair has.
+    count_support = use_weights and min_support > 1
+    transposed = matrix.T.tocsr()
+    scratch = _kernels.scratch_space(n_items, count_support)
+    out_indices, out_values, out_lengths = _output(n_items, n_neighbors)
 
-    rows: list[np.ndarray] = []
-    cols: list[np.ndarray] = []
-    vals: list[np.ndarray] = []
-    for start, stop in _progress(_blocks(n_items), n_items, show_progress):
-        block = (source_t[start:stop] @ source).toarray().astype(np.float64)
-        scores = _score_block(similarity, block, stats, start, stop)
-        # A binary block counts users, so it is the support itself. A weighted block
-        # sums weights, which can be below 1 for a pair that users share, so it is never
-        # compared with min_support. For min_support 1, its zeros mark the pairs no user shares.
-        if binary_t is not None:
-            scores[(binary_t[start:stop] @ binary).toarray() < min_support] = 0.0
-        elif not needs_weighted:
-            scores[block < min_support] = 0.0
-        scores[np.arange(stop - start), np.arange(start, stop)] = 0.0
-        # Rank at the stored float32 precision, so scores stored as equal are ordered
-        # by column rather than by float64 rounding noise.
-        block_rows, block_cols, block_vals = _top_k(scores.astype(np.float32), n_neighbors)
-        rows.append(block_rows + start)
-        cols.append(block_cols)
-        vals.append(block_vals)
+    for first, last in _progress(_item_ranges(n_items), n_items, show_progress):
+        _kernels.knn_from_user_items(
+            matrix.indptr,
+            matrix.indices,
+            matrix.data,
+            transposed.indptr,
+            transposed.indices,
+            transposed.data,
+            _kernels.MEASURES[similarity],
+            use_weights,
+            count_support,
+            np.sqrt(stats.squared_norms),
+            stats.counts,
+            float(stats.n_users),
+            float(min_support),
+            first,
+            last,
+            scratch,
+            out_indices,
+            out_values,
+            out_lengths,
+        )
 
-    result = _assemble(rows, cols, vals, n_items)
+    result = _to_csr(out_indices, out_values, out_lengths)
     logger.info(
         "computed %s similarity of %s items (%s neighbour pairs) in %.2f s",
         similarity,
@@ -141,6 +193,115 @@ def item_similarity(
         time.perf_counter() - started,
     )
     return result
+
+
+def similarity_from_cooccurrence(
+    weighted: sp.csr_array,
+    support: sp.csr_array | None,
+    stats: ItemStats,
+    *,
+    similarity: str = "cosine",
+    n_neighbors: int = 50,
+    min_support: int = 1,
+) -> sp.csr_array:
+    """Prune a precomputed items x items co-occurrence to the top ``n_neighbors`` per item.
+
+    This is the last step of :func:`item_similarity` for callers that sum the
+    co-occurrence themselves, for example over partitions of users on a cluster:
+    the result equals ``item_similarity`` on the whole data.
+
+    Parameters
+    ----------
+    weighted : csr_array, items x items
+        ``sum_u x_ui * x_uj`` (for the count-based measures, the data may be binary,
+        so this is the user count).
+    support : csr_array, items x items, optional
+        The number of users per pair, with the same sparsity pattern as
+        ``weighted``; None when ``weighted`` already counts users.
+    stats : ItemStats
+        Statistics of the same data (sum them over partitions).
+    similarity, n_neighbors, min_support
+        As in :func:`item_similarity`.
+    """
+    _check_parameters(similarity, n_neighbors, min_support)
+    weighted = sp.csr_array(weighted)
+    weighted.sum_duplicates()
+    if support is None:
+        support_data = weighted.data
+    else:
+        support = sp.csr_array(support)
+        support.sum_duplicates()
+        if not (
+            np.array_equal(support.indptr, weighted.indptr)
+            and np.array_equal(support.indices, weighted.indices)
+        ):
+            raise DataValidationError("support must have the same sparsity pattern as weighted")
+        support_data = support.data
+
+    n_items = weighted.shape[0]
+    out_indices, out_values, out_lengths = _output(n_items, n_neighbors)
+    _kernels.knn_from_cooccurrence(
+        weighted.indptr,
+        weighted.indices,
+        np.asarray(weighted.data, dtype=np.float64),
+        np.asarray(support_data, dtype=np.float64),
+        _kernels.MEASURES[similarity],
+        np.sqrt(stats.squared_norms),
+        stats.counts,
+        float(stats.n_users),
+        float(min_support),
+        out_indices,
+        out_values,
+        out_lengths,
+    )
+    return _to_csr(out_indices, out_values, out_lengths)
+
+
+def cap_user_items(
+    user_items: sp.csr_array, max_items_per_user: int, *, random_state: int = 0
+) -> sp.csr_array:
+    """Keep at most ``max_items_per_user`` items per user, sampled without replacement.
+
+    A user with ``d`` items costs ``d^2`` pair visits, so a few resellers or bots
+    with thousands of items can dominate the fit time. Sampling them down, as
+    Apache Mahout's item similarity job does with its per-user cap, bounds that cost
+    and removes most of their weight from the similarities. Users at or under the
+    cap are unchanged; the sample is reproducible for a given ``random_state``.
+    """
+    if (
+        isinstance(max_items_per_user, bool)
+        or not isinstance(max_items_per_user, (int, np.integer))
+        or max_items_per_user < 1
+    ):
+        raise DataValidationError(
+            f"max_items_per_user must be an int >= 1 or None; got {max_items_per_user!r}"
+        )
+    lengths = np.diff(user_items.indptr)
+    if lengths.max(initial=0) <= max_items_per_user:
+        return user_items
+    rows = np.repeat(np.arange(user_items.shape[0]), lengths)
+    keys = np.random.default_rng(random_state).random(user_items.nnz)
+    order = np.lexsort((keys, rows))
+    rank = np.empty(user_items.nnz, dtype=np.int64)
+    rank[order] = np.arange(user_items.nnz) - np.repeat(user_items.indptr[:-1], lengths)
+    keep = rank < max_items_per_user
+    logger.info(
+        "capped %s users to %s items each, keeping %s of %s interactions",
+        f"{int((lengths > max_items_per_user).sum()):,}",
+        max_items_per_user,
+        f"{int(keep.sum()):,}",
+        f"{user_items.nnz:,}",
+    )
+    capped = sp.csr_array(
+        (
+            user_items.data[keep],
+            user_items.indices[keep],
+            np.concatenate([[0], np.cumsum(np.minimum(lengths, max_items_per_user))]),
+        ),
+        shape=user_items.shape,
+    )
+    capped.has_sorted_indices = True
+    return capped
 
 
 def _check_parameters(similarity: str, n_neighbors: int, min_support: int) -> None:
@@ -166,117 +327,43 @@ def _prepare(user_items: sp.csr_array | sp.csr_matrix) -> sp.csr_array:
     return matrix
 
 
-class _ItemStats:
-    """Per-item quantities the measures need."""
-
-    def __init__(self, norms: np.ndarray, counts: np.ndarray, n_users: int) -> None:
-        self.norms = norms
-        self.counts = counts
-        self.n_users = n_users
-
-    @classmethod
-    def of(cls, weighted: sp.csr_array, binary: sp.csr_array) -> _ItemStats:
-        squares = weighted.multiply(weighted).sum(axis=0)
-        counts = np.asarray(binary.sum(axis=0), dtype=np.float64).ravel()
-        n_users = int(np.count_nonzero(np.diff(weighted.indptr)))
-        return cls(np.sqrt(np.asarray(squares, dtype=np.float64).ravel()), counts, n_users)
-
-
-def _score_block(similarity: str, block: np.ndarray, stats: _ItemStats, start: int, stop: int) -> np.ndarray:
-    """Turn one block of co-occurrence rows (items start..stop) into scores."""
-    if similarity == "cooccurrence":
-        return block
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if similarity == "cosine":
-            scores = block / np.outer(stats.norms[start:stop], stats.norms)
-        else:
-            row_counts = stats.counts[start:stop, None]
-            col_counts = stats.counts[None, :]
-            if similarity == "jaccard":
-                scores = block / (row_counts + col_counts - block)
-            elif similarity == "lift":
-                scores = block * stats.n_users / (row_counts * col_counts)
-            elif similarity == "conditional":
-                scores = block / row_counts
-            else:
-                scores = _llr(block, row_counts, col_counts, stats.n_users)
-    # Items without users give 0/0, so those pairs have no evidence.
-    scores[~np.isfinite(scores)] = 0.0
-    return scores
-
-
-def _llr(k11: np.ndarray, n_i: np.ndarray, n_j: np.ndarray, n: int) -> np.ndarray:
-    """Dunning's G^2 = 2 * sum k * log(k * N / (row * col)), zero unless k11 is above chance."""
-    k12 = n_i - k11
-    k21 = n_j - k11
-    k22 = n - n_i - n_j + k11
-    row_other = n - n_i
-    col_other = n - n_j
-    g2 = (
-        xlogy(k11, k11 * n / (n_i * n_j))
-        + xlogy(k12, k12 * n / (n_i * col_other))
-        + xlogy(k21, k21 * n / (row_other * n_j))
-        + xlogy(k22, k22 * n / (row_other * col_other))
+def _output(n_items: int, n_neighbors: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    capacity = max(1, min(n_neighbors, n_items))
+    return (
+        np.zeros((n_items, capacity), dtype=np.int64),
+        np.zeros((n_items, capacity), dtype=np.float32),
+        np.zeros(n_items, dtype=np.int64),
     )
-    g2 *= 2.0
-    g2[k11 * n <= n_i * n_j] = 0.0
-    np.maximum(g2, 0.0, out=g2)  # rounding can leave tiny negatives
-    return g2
 
 
-def _top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Keep each row's ``k`` largest positive scores; ties go to the smaller column.
-
-    Returns (rows, columns, values) sorted by row, then descending value, then column.
-    """
-    n_cols = scores.shape[1]
-    keep = scores > 0
-    if k < n_cols:
-        # The k-th largest value per row, by a linear-time partition instead of a sort.
-        kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1 : k]
-        above = scores > kth
-        tied = scores == kth
-        room = k - above.sum(axis=1, keepdims=True)
-        keep &= above | (tied & (np.cumsum(tied, axis=1) <= room))
-    rows, cols = np.nonzero(keep)
-    values = scores[rows, cols]
-    order = np.lexsort((cols, -values, rows))
-    return rows[order], cols[order], values[order]
-
-
-def _assemble(
-    rows: list[np.ndarray], cols: list[np.ndarray], vals: list[np.ndarray], n_items: int
-) -> sp.csr_array:
-    """Build a canonical CSR matrix (columns sorted within each row) from the kept pairs."""
-    all_rows = np.concatenate(rows) if rows else np.empty(0, dtype=np.int64)
-    indices = np.concatenate(cols) if cols else np.empty(0, dtype=np.int64)
-    data = np.concatenate(vals).astype(np.float32) if vals else np.empty(0, dtype=np.float32)
-    order = np.lexsort((indices, all_rows))
-    index_dtype = np.int32 if max(n_items, len(indices)) < np.iinfo(np.int32).max else np.int64
+def _to_csr(out_indices: np.ndarray, out_values: np.ndarray, out_lengths: np.ndarray) -> sp.csr_array:
+    """Gather the kernel's fixed-width rows into a canonical CSR matrix."""
+    n_items, capacity = out_indices.shape
+    keep = np.arange(capacity)[None, :] < out_lengths[:, None]
+    index_dtype = np.int32 if max(n_items, int(out_lengths.sum())) < np.iinfo(np.int32).max else np.int64
     indptr = np.zeros(n_items + 1, dtype=index_dtype)
-    np.cumsum(np.bincount(all_rows, minlength=n_items), out=indptr[1:])
+    np.cumsum(out_lengths, out=indptr[1:])
     result: sp.csr_array = sp.csr_array(
-        (data[order], indices[order].astype(index_dtype), indptr), shape=(n_items, n_items)
+        (out_values[keep], out_indices[keep].astype(index_dtype), indptr), shape=(n_items, n_items)
     )
     result.has_sorted_indices = True
     return result
 
 
-def _blocks(n_items: int) -> Iterator[tuple[int, int]]:
-    size = max(1, min(n_items, _BLOCK_CELLS // max(n_items, 1)))
-    for start in range(0, n_items, size):
-        yield start, min(start + size, n_items)
+def _item_ranges(n_items: int) -> Iterator[tuple[int, int]]:
+    for first in range(0, n_items, _ITEMS_PER_CALL):
+        yield first, min(first + _ITEMS_PER_CALL, n_items)
 
 
 def _progress(
-    blocks: Iterator[tuple[int, int]], n_items: int, show_progress: bool
+    ranges: Iterator[tuple[int, int]], n_items: int, show_progress: bool
 ) -> Iterator[tuple[int, int]]:
     if not show_progress:
-        yield from blocks
+        yield from ranges
         return
     from tqdm.auto import tqdm
 
     with tqdm(total=n_items, desc="similarity", unit="item") as bar:
-        for start, stop in blocks:
-            yield start, stop
-            bar.update(stop - start)
+        for first, last in ranges:
+            yield first, last
+            bar.update(last - first)

@@ -190,8 +190,8 @@ def test_item_similarity_blocks_match_one_block(
     one_block = item_similarity(user_items, **options)
 
     with pytest.MonkeyPatch.context() as patch:
-        # Two items per block, so a catalogue of 3 or more items takes several blocks.
-        patch.setattr(recsys.similarity, "_BLOCK_CELLS", 2 * matrix.shape[1])
+        # Two items per kernel call, so a catalogue of 3 or more items takes several calls.
+        patch.setattr(recsys.similarity, "_ITEMS_PER_CALL", 2)
         several_blocks = item_similarity(user_items, **options)
 
     assert_same_result(several_blocks, one_block)
@@ -200,13 +200,13 @@ def test_item_similarity_blocks_match_one_block(
 def test_item_similarity_block_path_used(monkeypatch: pytest.MonkeyPatch, rng: np.random.Generator) -> None:
     matrix = (rng.random((40, 12)) < 0.3).astype(np.float32) * rng.integers(1, 4, (40, 12))
     one_block = item_similarity(sp.csr_array(matrix), similarity="llr", n_neighbors=5)
-    monkeypatch.setattr(recsys.similarity, "_BLOCK_CELLS", 5)
+    monkeypatch.setattr(recsys.similarity, "_ITEMS_PER_CALL", 1)
 
-    blocks = list(recsys.similarity._blocks(12))
-    several_blocks = item_similarity(sp.csr_array(matrix), similarity="llr", n_neighbors=5)
+    calls = list(recsys.similarity._item_ranges(12))
+    several_calls = item_similarity(sp.csr_array(matrix), similarity="llr", n_neighbors=5)
 
-    assert len(blocks) == 12
-    assert_same_result(several_blocks, one_block)
+    assert len(calls) == 12
+    assert_same_result(several_calls, one_block)
 
 
 # --------------------------------------------------------------------------- hand-computed cases

@@ -152,13 +152,23 @@ def item_similarity(
 
     started = time.perf_counter()
     n_items = matrix.shape[1]
+    scale = 1.0
+    if similarity in _WEIGHTED and matrix.nnz and matrix.data.min() == matrix.data.max():
+        # Equal weights (plain purchase data): count instead of multiplying, so the
+        # kernel never reads the weights. Cosine is unchanged by a common factor w;
+        # co-occurrence sums w * w per shared user.
+        scale = float(matrix.data[0]) ** 2 if similarity == "cooccurrence" else 1.0
+        matrix = matrix.copy()
+        matrix.data[:] = 1.0
     stats = ItemStats.of(matrix)
-    use_weights = similarity in _WEIGHTED
+    use_weights = similarity in _WEIGHTED and not (
+        matrix.nnz and matrix.data.min() == matrix.data.max() == 1.0
+    )
     # Counting shared users separately is needed only when weights are summed and
     # min_support asks for more than the one user every visited pair has.
     count_support = use_weights and min_support > 1
     transposed = matrix.T.tocsr()
-    scratch = _kernels.scratch_space(n_items, count_support)
+    scratch = _kernels.scratch_space(n_items, count_support, use_weights)
     out_indices, out_values, out_lengths = _output(n_items, n_neighbors)
 
     for first, last in _progress(_item_ranges(n_items), n_items, show_progress):
@@ -184,6 +194,8 @@ def item_similarity(
             out_lengths,
         )
 
+    if scale != 1.0:
+        out_values *= np.float32(scale)
     result = _to_csr(out_indices, out_values, out_lengths)
     logger.info(
         "computed %s similarity of %s items (%s neighbour pairs) in %.2f s",

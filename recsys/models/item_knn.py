@@ -35,6 +35,13 @@ class ItemKNN(Recommender):
         Neighbours kept per item.
     min_support : int, default 1
         Minimum number of users who have both items for the pair to count.
+    max_items_per_user : int, optional
+        Fit the similarity on at most this many items per user, sampled with
+        ``random_state``, to bound the cost of very active users (resellers, bots):
+        a user with ``d`` items costs ``d**2`` pair visits. None (the default) uses
+        every item. Histories used at request time are never capped.
+    random_state : int, default 0
+        Seed of that sampling.
     event_weights, half_life_days, count_repeats
         See :class:`~recsys.models.base.Recommender`.
     show_progress : bool, default False
@@ -80,6 +87,8 @@ class ItemKNN(Recommender):
         n_neighbors: int = 50,
         min_support: int = 1,
         *,
+        max_items_per_user: int | None = None,
+        random_state: int = 0,
         event_weights: Mapping[str, float] | None = None,
         half_life_days: float | None = None,
         count_repeats: bool | None = None,
@@ -88,6 +97,8 @@ class ItemKNN(Recommender):
         self.similarity = similarity
         self.n_neighbors = n_neighbors
         self.min_support = min_support
+        self.max_items_per_user = max_items_per_user
+        self.random_state = random_state
         self.event_weights = event_weights
         self.half_life_days = half_life_days
         self.count_repeats = count_repeats
@@ -99,6 +110,8 @@ class ItemKNN(Recommender):
             similarity=self.similarity,
             n_neighbors=self.n_neighbors,
             min_support=self.min_support,
+            max_items_per_user=self.max_items_per_user,
+            random_state=self.random_state,
             show_progress=self.show_progress,
         )
 

@@ -442,3 +442,100 @@ def test_item_similarity_bad_weights(bad: float) -> None:
 def test_item_similarity_dense_input_rejected() -> None:
     with pytest.raises(DataValidationError, match=r"user_items must be a scipy sparse matrix.*got ndarray"):
         item_similarity(np.ones((2, 2)))  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- equal weights, caps, partitions
+
+
+@pytest.mark.parametrize("similarity", SIMILARITIES)
+def test_item_similarity_equal_weights_oracle(similarity: str, rng: np.random.Generator) -> None:
+    # All weights 5, as plain purchase data gets: the kernel counts instead of multiplying.
+    matrix = (rng.random((40, 12)) < 0.35).astype(np.float32) * 5.0
+    result = item_similarity(sp.csr_array(matrix), similarity=similarity, n_neighbors=12)
+    oracle = oracle_scores(matrix, similarity)
+
+    rows, columns = result.nonzero()
+    np.testing.assert_allclose(result.data, oracle[rows, columns], rtol=RTOL)
+    assert result.nnz == np.count_nonzero(oracle)
+
+
+def test_cap_user_items_bounds_rows(rng: np.random.Generator) -> None:
+    matrix = sp.csr_array((rng.random((30, 50)) < 0.5).astype(np.float32))
+
+    capped = recsys.similarity.cap_user_items(matrix, 10, random_state=3)
+
+    assert np.diff(capped.indptr).max() == 10
+    assert np.array_equal(np.diff(capped.indptr), np.minimum(np.diff(matrix.indptr), 10))
+    # Every kept entry is an entry of the original.
+    assert (capped.multiply(matrix) != capped).nnz == 0
+
+
+def test_cap_user_items_is_reproducible(rng: np.random.Generator) -> None:
+    matrix = sp.csr_array((rng.random((30, 50)) < 0.5).astype(np.float32))
+
+    first = recsys.similarity.cap_user_items(matrix, 10, random_state=3)
+    second = recsys.similarity.cap_user_items(matrix, 10, random_state=3)
+    other = recsys.similarity.cap_user_items(matrix, 10, random_state=4)
+
+    assert_same_result(first, second)
+    assert not np.array_equal(first.indices, other.indices)
+
+
+def test_cap_user_items_leaves_light_users(rng: np.random.Generator) -> None:
+    matrix = sp.csr_array((rng.random((30, 8)) < 0.5).astype(np.float32))
+
+    assert recsys.similarity.cap_user_items(matrix, 8) is matrix
+
+
+def test_cap_user_items_rejects_zero() -> None:
+    with pytest.raises(DataValidationError, match=r"max_items_per_user must be an int >= 1 or None; got 0"):
+        recsys.similarity.cap_user_items(sp.csr_array(np.ones((2, 2), dtype=np.float32)), 0)
+
+
+def test_item_similarity_cap_drops_heavy_user() -> None:
+    # The heavy user links x0 with everything; capped to 2 items, most of those links go.
+    matrix = np.zeros((4, 6), dtype=np.float32)
+    matrix[0, :] = 1.0
+    matrix[1, [1, 2]] = 1.0
+    matrix[2, [1, 2]] = 1.0
+    matrix[3, [4, 5]] = 1.0
+    full = item_similarity(sp.csr_array(matrix), similarity="cooccurrence")
+    capped = item_similarity(sp.csr_array(matrix), similarity="cooccurrence", max_items_per_user=2)
+
+    assert full[[0]].nnz == 5
+    assert capped[[0]].nnz <= 1
+    assert capped[1, 2] == 2.0
+
+
+@pytest.mark.parametrize("similarity", SIMILARITIES)
+@pytest.mark.parametrize("min_support", [1, 2])
+def test_similarity_from_cooccurrence_equals_fit(similarity: str, min_support: int, rng: np.random.Generator) -> None:
+    # Sum the co-occurrence over three partitions of users, as a cluster would.
+    matrix = (rng.random((60, 15)) < 0.3).astype(np.float32) * rng.integers(1, 4, (60, 15)).astype(np.float32)
+    user_items = sp.csr_array(matrix)
+    parts = [user_items[start : start + 20] for start in (0, 20, 40)]
+    binary_parts = [part.astype(bool).astype(np.float32) for part in parts]
+    weighted_source = parts if similarity in ("cooccurrence", "cosine") else binary_parts
+    weighted = sum(part.T @ part for part in weighted_source)
+    support = sum(part.T @ part for part in binary_parts)
+    stats = sum((recsys.similarity.ItemStats.of(part) for part in parts[1:]), recsys.similarity.ItemStats.of(parts[0]))
+
+    result = recsys.similarity.similarity_from_cooccurrence(
+        weighted, support, stats, similarity=similarity, n_neighbors=6, min_support=min_support
+    )
+    expected = item_similarity(user_items, similarity=similarity, n_neighbors=6, min_support=min_support)
+
+    assert np.array_equal(result.indptr, expected.indptr)
+    assert np.array_equal(result.indices, expected.indices)
+    np.testing.assert_allclose(result.data, expected.data, rtol=RTOL)
+
+
+def test_item_stats_add_partitions(rng: np.random.Generator) -> None:
+    matrix = sp.csr_array((rng.random((20, 7)) < 0.4).astype(np.float32) * 2.0)
+    whole = recsys.similarity.ItemStats.of(matrix)
+
+    summed = recsys.similarity.ItemStats.of(matrix[:8]) + recsys.similarity.ItemStats.of(matrix[8:])
+
+    np.testing.assert_allclose(summed.squared_norms, whole.squared_norms)
+    np.testing.assert_array_equal(summed.counts, whole.counts)
+    assert summed.n_users == whole.n_users

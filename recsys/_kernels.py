@@ -18,6 +18,9 @@ MEASURES = {"cooccurrence": 0, "cosine": 1, "jaccard": 2, "lift": 3, "conditiona
 
 _COOCCURRENCE, _COSINE, _JACCARD, _LIFT, _CONDITIONAL, _LLR = range(6)
 
+#: Items per block of the dense scan in :func:`_nonzero_positions`.
+_SCAN_BLOCK = 1024
+
 
 @numba.njit(cache=True, inline="always")
 def _xlogx(x: float) -> float:
@@ -141,6 +144,89 @@ def _emit(
     out_lengths[row] = size
 
 
+@numba.njit(cache=True, inline="always")
+def _accumulate(
+    i: int,
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray,
+    t_indptr: np.ndarray,
+    t_indices: np.ndarray,
+    t_data: np.ndarray,
+    use_weights: bool,
+    count_support: bool,
+    accumulated: np.ndarray,
+    shared: np.ndarray,
+) -> None:
+    """Add row ``i`` of the co-occurrence into ``accumulated`` (and ``shared``)."""
+    for p in range(t_indptr[i], t_indptr[i + 1]):
+        user = t_indices[p]
+        weight_i = np.float64(t_data[p])
+        for q in range(indptr[user], indptr[user + 1]):
+            j = indices[q]
+            if use_weights:
+                accumulated[j] += weight_i * np.float64(data[q])
+            else:
+                accumulated[j] += 1.0
+            if count_support:
+                shared[j] += 1.0
+
+
+@numba.njit(cache=True, inline="always")
+def _accumulate_tracked(
+    i: int,
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray,
+    t_indptr: np.ndarray,
+    t_indices: np.ndarray,
+    t_data: np.ndarray,
+    use_weights: bool,
+    count_support: bool,
+    accumulated: np.ndarray,
+    shared: np.ndarray,
+    touched: np.ndarray,
+) -> int:
+    """Like :func:`_accumulate`, also listing the items visited; returns their number."""
+    n_touched = 0
+    for p in range(t_indptr[i], t_indptr[i + 1]):
+        user = t_indices[p]
+        weight_i = np.float64(t_data[p])
+        for q in range(indptr[user], indptr[user + 1]):
+            j = indices[q]
+            # Every visit adds > 0, so a zero accumulator marks a first visit. The
+            # unconditional store and the boolean increment avoid a branch that the
+            # CPU would mispredict on every new item.
+            touched[n_touched] = j
+            n_touched += accumulated[j] == 0.0
+            if use_weights:
+                accumulated[j] += weight_i * np.float64(data[q])
+            else:
+                accumulated[j] += 1.0
+            if count_support:
+                shared[j] += 1.0
+    return n_touched
+
+
+@numba.njit(cache=True)
+def _nonzero_positions(accumulated: np.ndarray, block_order: np.ndarray, touched: np.ndarray) -> int:
+    """List the nonzero positions of ``accumulated`` into ``touched``; return their number.
+
+    The scan goes block by block in ``block_order``, a fixed shuffle: within a
+    block it is sequential, and across blocks the order no longer follows the
+    item ids. Ids can correlate with popularity, and candidates that arrive in
+    rising score order would make the heap replace its root at almost every step.
+    """
+    n_items = len(accumulated)
+    n_touched = 0
+    for block in block_order:
+        start = block * _SCAN_BLOCK
+        for j in range(start, min(start + _SCAN_BLOCK, n_items)):
+            touched[n_touched] = j
+            n_touched += accumulated[j] != 0.0
+    return n_touched
+
+
 def scratch_space(
     n_items: int, count_support: bool, use_weights: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -179,6 +265,8 @@ def knn_from_user_items(
     min_support: float,
     first_item: int,
     last_item: int,
+    dense_visits: int,
+    block_order: np.ndarray,
     scratch: tuple[np.ndarray, np.ndarray, np.ndarray],
     out_indices: np.ndarray,
     out_values: np.ndarray,
@@ -207,23 +295,40 @@ def knn_from_user_items(
         heap_indices = np.empty(capacity, dtype=np.int64)
         for row in range(chunk, n_rows, n_chunks):
             i = first_item + row
-            n_touched = 0
+            visits = 0
             for p in range(t_indptr[i], t_indptr[i + 1]):
                 user = t_indices[p]
-                weight_i = np.float64(t_data[p])
-                for q in range(indptr[user], indptr[user + 1]):
-                    j = indices[q]
-                    # Every visit adds > 0, so a zero accumulator marks a first visit. The
-                    # unconditional store and the boolean increment avoid a branch that
-                    # the CPU would mispredict on every new item.
-                    touched[n_touched] = j
-                    n_touched += accumulated[j] == 0.0
-                    if use_weights:
-                        accumulated[j] += weight_i * np.float64(data[q])
-                    else:
-                        accumulated[j] += 1.0
-                    if count_support:
-                        shared[j] += 1.0
+                visits += indptr[user + 1] - indptr[user]
+            if visits >= dense_visits:
+                _accumulate(
+                    i,
+                    indptr,
+                    indices,
+                    data,
+                    t_indptr,
+                    t_indices,
+                    t_data,
+                    use_weights,
+                    count_support,
+                    accumulated,
+                    shared,
+                )
+                n_touched = _nonzero_positions(accumulated, block_order, touched)
+            else:
+                n_touched = _accumulate_tracked(
+                    i,
+                    indptr,
+                    indices,
+                    data,
+                    t_indptr,
+                    t_indices,
+                    t_data,
+                    use_weights,
+                    count_support,
+                    accumulated,
+                    shared,
+                    touched,
+                )
 
             size = 0
             for t in range(n_touched):

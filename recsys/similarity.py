@@ -63,6 +63,10 @@ _WEIGHTED = ("cooccurrence", "cosine")
 # Items per kernel call: each call advances the progress bar once.
 _ITEMS_PER_CALL = 4096
 
+# A row whose pair visits reach n_items / _DENSE_FRACTION finds its candidates by
+# scanning the whole accumulator rather than by listing each first visit.
+_DENSE_FRACTION = 2
+
 
 @dataclass(frozen=True)
 class ItemStats:
@@ -83,14 +87,20 @@ class ItemStats:
     n_users: int
 
     @classmethod
-    def of(cls, user_items: sp.csr_array) -> ItemStats:
-        """Compute the statistics of a canonical ``user_items`` matrix."""
-        squares = np.bincount(
-            user_items.indices,
-            weights=np.square(user_items.data, dtype=np.float64),
-            minlength=user_items.shape[1],
-        )
+    def of(cls, user_items: sp.csr_array, *, binary: bool = False) -> ItemStats:
+        """Compute the statistics of a canonical ``user_items`` matrix.
+
+        With ``binary=True`` every stored weight counts as 1.
+        """
         counts = np.bincount(user_items.indices, minlength=user_items.shape[1]).astype(np.float64)
+        if binary:
+            squares = counts.copy()
+        else:
+            squares = np.bincount(
+                user_items.indices,
+                weights=np.square(user_items.data, dtype=np.float64),
+                minlength=user_items.shape[1],
+            )
         n_users = int(np.count_nonzero(np.diff(user_items.indptr)))
         return cls(squares, counts, n_users)
 
@@ -152,23 +162,20 @@ def item_similarity(
 
     started = time.perf_counter()
     n_items = matrix.shape[1]
-    scale = 1.0
-    if similarity in _WEIGHTED and matrix.nnz and matrix.data.min() == matrix.data.max():
-        # Equal weights (plain purchase data): count instead of multiplying, so the
-        # kernel never reads the weights. Cosine is unchanged by a common factor w;
-        # co-occurrence sums w * w per shared user.
-        scale = float(matrix.data[0]) ** 2 if similarity == "cooccurrence" else 1.0
-        matrix = matrix.copy()
-        matrix.data[:] = 1.0
-    stats = ItemStats.of(matrix)
-    use_weights = similarity in _WEIGHTED and not (
-        matrix.nnz and matrix.data.min() == matrix.data.max() == 1.0
-    )
+    # With equal weights (plain purchase data) the kernel counts instead of
+    # multiplying and never reads the weights: cosine is unchanged by a common
+    # factor w, and co-occurrence is the count times w * w.
+    equal_weights = bool(matrix.nnz) and matrix.data.min() == matrix.data.max()
+    use_weights = similarity in _WEIGHTED and not equal_weights
+    scale = float(matrix.data[0]) ** 2 if similarity == "cooccurrence" and equal_weights else 1.0
+    stats = ItemStats.of(matrix, binary=not use_weights)
     # Counting shared users separately is needed only when weights are summed and
     # min_support asks for more than the one user every visited pair has.
     count_support = use_weights and min_support > 1
     transposed = matrix.T.tocsr()
     scratch = _kernels.scratch_space(n_items, count_support, use_weights)
+    n_blocks = -(-n_items // _kernels._SCAN_BLOCK)
+    block_order = np.random.default_rng(0).permutation(n_blocks)
     out_indices, out_values, out_lengths = _output(n_items, n_neighbors)
 
     for first, last in _progress(_item_ranges(n_items), n_items, show_progress):
@@ -188,6 +195,8 @@ def item_similarity(
             float(min_support),
             first,
             last,
+            n_items // _DENSE_FRACTION,
+            block_order,
             scratch,
             out_indices,
             out_values,
@@ -325,14 +334,19 @@ def _check_parameters(similarity: str, n_neighbors: int, min_support: int) -> No
 
 
 def _prepare(user_items: sp.csr_array | sp.csr_matrix) -> sp.csr_array:
-    """Return a canonical float32 CSR copy without explicit zeros."""
+    """Return ``user_items`` as canonical float32 CSR without explicit zeros, copied only if needed."""
     if not sp.issparse(user_items):
         raise DataValidationError(
             f"user_items must be a scipy sparse matrix (users x items); got {type(user_items).__name__}"
         )
-    matrix = sp.csr_array(user_items).astype(np.float32, copy=True)
+    matrix = sp.csr_array(user_items)
     if matrix.nnz and (not np.isfinite(matrix.data).all() or matrix.data.min() < 0):
         raise DataValidationError("user_items must hold finite weights >= 0")
+    if matrix.dtype == np.float32 and matrix.has_canonical_format and (matrix.data != 0).all():
+        # Already what the kernel needs, as Interactions builds it; the kernel only
+        # reads it, so no copy is made.
+        return matrix
+    matrix = matrix.astype(np.float32, copy=True)
     matrix.sum_duplicates()
     matrix.eliminate_zeros()
     matrix.sort_indices()

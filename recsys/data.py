@@ -330,7 +330,8 @@ def _timestamp_column(events: pd.DataFrame) -> pd.Series:
             "timestamp",
             "must hold ISO 8601 times, datetimes or Unix seconds, with no empty cells",
         )
-    return parsed.reset_index(drop=True).dt.as_unit("ns")
+    # Keep the caller's index: validate_events aligns every column on it.
+    return parsed.dt.as_unit("ns")
 
 
 @dataclass(frozen=True, eq=False)

@@ -92,7 +92,8 @@ class ItemStats:
 
         With ``binary=True`` every stored weight counts as 1.
         """
-        counts = np.bincount(user_items.indices, minlength=user_items.shape[1]).astype(np.float64)
+        counts: np.ndarray = np.bincount(user_items.indices, minlength=user_items.shape[1]).astype(np.float64)
+        squares: np.ndarray
         if binary:
             squares = counts.copy()
         else:

@@ -609,3 +609,23 @@ def test_fit_wrong_input_type_named(data):
 
     with pytest.raises(DataValidationError, match=r"fit needs Interactions, a pandas DataFrame"):
         ItemKNN().fit(data)
+
+
+def test_timestamps_follow_any_index():
+    # A slice of a larger frame keeps its index labels (5, 6, 7), not 0..2.
+    events = pd.DataFrame(
+        {
+            "user_id": ["a", "a", "b"],
+            "item_id": ["x1", "x2", "x1"],
+            "event": "purchase",
+            "timestamp": ["2024-01-01", "2024-01-02", "2024-01-03"],
+        },
+        index=[5, 6, 7],
+    )
+
+    interactions = Interactions.from_events(events, half_life_days=1.0)
+
+    assert interactions.user_items.nnz == 3
+    assert interactions.reference_time == pd.Timestamp("2024-01-03", tz="UTC")
+    # a's x1 is two half-lives old, x2 one: 5 * 0.25 and 5 * 0.5.
+    np.testing.assert_allclose(interactions.user_items.toarray()[0], [1.25, 2.5])

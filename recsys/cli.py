@@ -1,4 +1,4 @@
-"""Command line: ``recsys train | recommend | serve``.
+"""Command line: ``recsys train | recommend | batch | serve``.
 
 Errors that come from bad input (a ``RecsysError``) are printed as one line on
 stderr with exit status 2; anything else is a bug and keeps its traceback.
@@ -76,6 +76,11 @@ def _parser() -> argparse.ArgumentParser:
         "--min-support", type=int, default=1, help="minimum users with both items for a pair (default 1)"
     )
     train.add_argument(
+        "--max-items-per-user",
+        type=int,
+        help="fit the similarity on at most this many items per user, sampled (default: all)",
+    )
+    train.add_argument(
         "--event-weight",
         action="append",
         metavar="EVENT=WEIGHT",
@@ -102,6 +107,27 @@ def _parser() -> argparse.ArgumentParser:
     recommend.add_argument("--backfill", action="store_true", help="fill short lists with popular items")
     recommend.add_argument("--json", action="store_true", help="print JSON instead of a table")
     recommend.set_defaults(handler=_recommend)
+
+    batch = commands.add_parser("batch", help="write recommendations for many users to a Parquet file")
+    batch.add_argument("--model", type=Path, required=True, help="model directory")
+    batch.add_argument(
+        "--out", type=Path, required=True, help="Parquet file to write; an existing file is replaced"
+    )
+    batch.add_argument("-n", type=int, default=10, help="maximum items per user (default 10)")
+    batch.add_argument(
+        "--users",
+        type=Path,
+        help="file of user ids, one per line, optionally under a user_id header (.txt, .csv or "
+        ".parquet); default: every user of the model",
+    )
+    batch.add_argument(
+        "--chunk-size",
+        type=int,
+        default=10_000,
+        help="users per Parquet row group; memory grows with chunk size x n (default 10000)",
+    )
+    batch.add_argument("--backfill", action="store_true", help="fill short lists with popular items")
+    batch.set_defaults(handler=_batch)
 
     serve = commands.add_parser("serve", help="serve a model over HTTP")
     serve.add_argument("--model", type=Path, required=True, help="model directory")
@@ -181,6 +207,7 @@ def _train(args: argparse.Namespace) -> int:
             similarity=args.similarity,
             n_neighbors=args.n_neighbors,
             min_support=args.min_support,
+            max_items_per_user=args.max_items_per_user,
             show_progress=not args.quiet,
         )
     fit_started = time.perf_counter()
@@ -233,6 +260,23 @@ def _recommend(args: argparse.Namespace) -> int:
         if result.unknown_items:
             print(f"ignored unknown item ids: {list(result.unknown_items)}")
         print(frame.to_string(index=False) if len(frame) else "no recommendations")
+    return 0
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from recsys.batch import read_user_ids
+    from recsys.persistence import load_model
+
+    model = load_model(args.model)
+    user_ids = None if args.users is None else read_user_ids(args.users)
+    model.write_recommendations(
+        args.out,
+        user_ids,
+        args.n,
+        chunk_size=args.chunk_size,
+        backfill=args.backfill,
+        show_progress=not args.quiet,
+    )
     return 0
 
 

@@ -27,6 +27,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from os import PathLike
+from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
@@ -615,6 +616,46 @@ class Recommender(ABC):
                 )
             mask |= 1 << self.event_names_.index(event)
         return mask
+
+    def write_recommendations(
+        self,
+        path: str | PathLike[str],
+        user_ids: Iterable[Id] | None = None,
+        n: int = 10,
+        *,
+        chunk_size: int = 10_000,
+        exclude_seen: bool | Sequence[str] = True,
+        exclude: Iterable[Id] | None = None,
+        allow: Iterable[Id] | None = None,
+        backfill: bool = False,
+        show_progress: bool = False,
+    ) -> Path:
+        """Write the recommendations of many users to a Parquet file, one row per item.
+
+        Each user's rows equal :meth:`recommend` with the same options, and memory
+        is bounded by ``chunk_size``, not by the number of users. See
+        :func:`recsys.batch.write_recommendations` for the parameters and the file
+        layout.
+
+        Returns
+        -------
+        pathlib.Path
+            ``path``.
+        """
+        from recsys.batch import write_recommendations
+
+        return write_recommendations(
+            self,
+            path,
+            user_ids,
+            n,
+            chunk_size=chunk_size,
+            exclude_seen=exclude_seen,
+            exclude=exclude,
+            allow=allow,
+            backfill=backfill,
+            show_progress=show_progress,
+        )
 
 
 def _check_n(n: Any) -> int:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from recsys import load
@@ -162,3 +165,85 @@ def test_serve_invalid_port_rejected(tmp_path, capsys, port):
 
     assert exit_info.value.code == 2
     assert "must be an integer from 1 to 65535" in capsys.readouterr().err
+
+
+def test_batch_writes_every_user(model_dir, tmp_path):
+    out = tmp_path / "recommendations.parquet"
+
+    assert main(["-q", "batch", "--model", str(model_dir), "--out", str(out), "-n", "2", "--backfill"]) == 0
+
+    model = load(model_dir)
+    table = pq.read_table(out)
+    expected = [
+        (user_id, item.item_id, item.reason)
+        for user_id in ["a", "b", "c", "d"]
+        for item in model.recommend(user_id, 2, backfill=True)
+    ]
+    rows = zip(*(table.column(name).to_pylist() for name in ("user_id", "item_id", "reason")), strict=True)
+    assert list(rows) == expected
+
+
+def test_batch_users_file(model_dir, tmp_path):
+    users = tmp_path / "users.txt"
+    users.write_text("user_id\nc\nnobody\na\n", encoding="utf-8")
+    out = tmp_path / "out.parquet"
+    argv = ["-q", "batch", "--model", str(model_dir), "--out", str(out), "--users", str(users)]
+
+    assert main([*argv, "--chunk-size", "1"]) == 0
+
+    table = pq.read_table(out)
+    assert table.column("user_id").to_pylist() == ["c", "nobody", "nobody", "nobody", "nobody", "a"]
+    assert table.column("reason").to_pylist() == ["similar", *["popular"] * 4, "similar"]
+    assert pq.ParquetFile(out).num_row_groups == 3
+
+
+def test_batch_int_users_file(tmp_path):
+    events = tmp_path / "events.csv"
+    events.write_text("user_id,item_id,event\n17850,1,purchase\n17850,2,purchase\n12,1,purchase\n", "utf-8")
+    model_dir = tmp_path / "model"
+    assert main(["-q", "train", "--events", str(events), "--out", str(model_dir)]) == 0
+    users = tmp_path / "users.csv"
+    users.write_text("12\n99\n", encoding="utf-8")
+    out = tmp_path / "out.parquet"
+
+    assert main(["-q", "batch", "--model", str(model_dir), "--out", str(out), "--users", str(users)]) == 0
+
+    table = pq.read_table(out)
+    assert table.schema.field("user_id").type == pa.int64()
+    assert table.column("user_id").to_pylist() == [12, 99, 99]
+    assert table.column("item_id").to_pylist() == [2, 1, 2]
+
+
+def test_batch_logs_summary(model_dir, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="recsys.batch")
+    out = tmp_path / "out.parquet"
+
+    assert main(["batch", "--model", str(model_dir), "--out", str(out)]) == 0
+
+    assert "users (0 unknown) to" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--users", "missing.txt"], "user ids file not found"),
+        (["--chunk-size", "0"], "chunk_size must be an int >= 1; got 0"),
+        (["-n", "-1"], "n must be an int >= 0; got -1"),
+    ],
+    ids=["missing-users-file", "chunk-size-0", "negative-n"],
+)
+def test_batch_bad_input_exits_2(model_dir, tmp_path, capsys, extra, message):
+    out = tmp_path / "out.parquet"
+
+    assert main(["-q", "batch", "--model", str(model_dir), "--out", str(out), *extra]) == 2
+
+    err = capsys.readouterr().err
+    assert f"recsys batch: error: {message}" in err
+    assert not out.exists()
+
+
+def test_train_max_items_per_user(tmp_path, events_csv):
+    out = tmp_path / "capped"
+
+    assert main(["-q", "train", "--events", str(events_csv), "--out", str(out), "--max-items-per-user", "2"]) == 0
+    assert load(out).max_items_per_user == 2

@@ -82,32 +82,11 @@ def _worse(value_a: float | np.floating, index_a: int, value_b: float | np.float
     return bool(value_a < value_b or (value_a == value_b and index_a > index_b))
 
 
-@numba.njit(cache=True)
-def _heap_offer(
+@numba.njit(cache=True, inline="always")
+def _sift_down(
     values: np.ndarray, indices: np.ndarray, size: int, value: float | np.floating, index: int
-) -> int:
-    """Offer a candidate to a bounded min-heap whose root is the worst kept candidate.
-
-    Returns the new size. The heap keeps the ``len(values)`` best candidates.
-    """
-    capacity = len(values)
-    if size < capacity:
-        position = size
-        size += 1
-        # Sift up.
-        while position > 0:
-            parent = (position - 1) // 2
-            if not _worse(value, index, values[parent], indices[parent]):
-                break
-            values[position] = values[parent]
-            indices[position] = indices[parent]
-            position = parent
-        values[position] = value
-        indices[position] = index
-        return size
-    if not _worse(values[0], indices[0], value, index):
-        return size
-    # Replace the root and sift down.
+) -> None:
+    """Place a candidate at the root of a heap (worst kept at the root) and restore the order."""
     position = 0
     while True:
         child = 2 * position + 1
@@ -123,6 +102,32 @@ def _heap_offer(
         position = child
     values[position] = value
     indices[position] = index
+
+
+@numba.njit(cache=True, inline="always")
+def _heap_offer(
+    values: np.ndarray, indices: np.ndarray, size: int, value: float | np.floating, index: int
+) -> int:
+    """Offer a candidate to a bounded min-heap whose root is the worst kept candidate.
+
+    Returns the new size. The heap keeps the ``len(values)`` best candidates.
+    """
+    capacity = len(values)
+    if size < capacity:
+        position = size
+        # Sift up.
+        while position > 0:
+            parent = (position - 1) // 2
+            if not _worse(value, index, values[parent], indices[parent]):
+                break
+            values[position] = values[parent]
+            indices[position] = indices[parent]
+            position = parent
+        values[position] = value
+        indices[position] = index
+        return size + 1
+    if _worse(values[0], indices[0], value, index):
+        _sift_down(values, indices, size, value, index)
     return size
 
 

@@ -48,6 +48,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from recsys import rules
+from recsys._batch_kernel import POPULAR, SIMILAR, rank_users
 from recsys._ids import Id, canonical_int
 from recsys.exceptions import DataValidationError
 from recsys.models.base import N_REASONS, Recommender, _check_n
@@ -69,7 +70,6 @@ _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _DICTIONARY_COLUMNS = ["user_id", "rank", "item_id", "reason", "because"]
 
 # Codes of the ``reason`` column in the kernel output.
-_SIMILAR, _POPULAR = 0, 1
 _REASONS = pa.array(["similar", "popular"], type=pa.string())
 
 
@@ -384,7 +384,7 @@ class _ChunkRows:
     counts: np.ndarray  # rows per user of the chunk
     item_ids: pa.Array
     scores: np.ndarray
-    reasons: np.ndarray  # _SIMILAR or _POPULAR per row
+    reasons: np.ndarray  # SIMILAR or POPULAR per row
     because: pa.Array  # list of item ids per row
 
 
@@ -488,7 +488,7 @@ class _RecommendEach:
             for item in result:
                 item_ids.append(item.item_id)
                 scores.append(item.score)
-                reasons.append(_POPULAR if item.reason == "popular" else _SIMILAR)
+                reasons.append(POPULAR if item.reason == "popular" else SIMILAR)
                 because.append(list(item.because))
         return _ChunkRows(
             counts=np.asarray(counts, dtype=np.int64),
@@ -536,7 +536,7 @@ class _ItemKNNRanker:
         similarity = model.similarity_
         seen_mask = self._request.seen_mask
 
-        _rank_users(
+        rank_users(
             positions,
             np.asarray(user_items.indptr),
             np.asarray(user_items.indices),
@@ -590,302 +590,3 @@ def _empty_kernel_rows() -> tuple[np.ndarray, ...]:
         np.empty(0, dtype=np.int8),
         np.empty((0, N_REASONS), dtype=np.int64),
     )
-
-
-# --------------------------------------------------------------------------- numba kernel
-#
-# The kernel reproduces ItemKNN.recommend for one user at a time:
-#
-# - score(j) = sum over the history, in stored order, of float64(s_ij) * w_i, each
-#   sum starting from 0.0. These are the operations of np.bincount in
-#   ItemKNN._score, in the same order, so the float64 results are bit-identical.
-#   Both factors are float32 values, so each product is exact in float64, and
-#   fastmath, which could reorder the sums, is off. A scipy product H @ S
-#   (scipy 1.17) sums in the same order today, but that order is not part of its
-#   interface.
-# - the top n by (score descending, position ascending) among unblocked items
-#   with a score > 0, as rules.top_n;
-# - up to N_REASONS history items per recommended item, by (contribution
-#   descending, position ascending), contributions > 0 only, as
-#   Recommender._similar_items_with_reasons;
-# - popular backfill as rules.backfill, always for unknown users (position -1).
-#
-# Scratch arrays are per block of users, and the blocks run in parallel. The
-# seen_by stamp contains the index (within the call) of the last user who had the
-# item, so it needs no reset between users.
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _worse(score_a: float, item_a: int, score_b: float, item_b: int) -> bool:
-    """Return whether (score_a, item_a) ranks after (score_b, item_b)."""
-    return score_a < score_b or (score_a == score_b and item_a > item_b)
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _sift_down(heap_scores: Any, heap_items: Any, size: int, score: float, item: int) -> None:
-    """Place (score, item) at the root of the heap (worst at the root) and restore it."""
-    position = 0
-    while True:
-        child = 2 * position + 1
-        if child >= size:
-            break
-        right = child + 1
-        if right < size and _worse(
-            heap_scores[right], heap_items[right], heap_scores[child], heap_items[child]
-        ):
-            child = right
-        if not _worse(heap_scores[child], heap_items[child], score, item):
-            break
-        heap_scores[position] = heap_scores[child]
-        heap_items[position] = heap_items[child]
-        position = child
-    heap_scores[position] = score
-    heap_items[position] = item
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _heap_push(heap_scores: Any, heap_items: Any, size: int, score: float, item: int) -> int:
-    """Offer (score, item) to a bounded heap of the best entries; return the new size."""
-    capacity = heap_scores.shape[0]
-    if size < capacity:
-        position = size
-        while position > 0:
-            parent = (position - 1) >> 1
-            if not _worse(score, item, heap_scores[parent], heap_items[parent]):
-                break
-            heap_scores[position] = heap_scores[parent]
-            heap_items[position] = heap_items[parent]
-            position = parent
-        heap_scores[position] = score
-        heap_items[position] = item
-        return size + 1
-    if _worse(heap_scores[0], heap_items[0], score, item):
-        _sift_down(heap_scores, heap_items, size, score, item)
-    return size
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _insert_reason(
-    reason_scores: Any, reason_items: Any, reason_counts: Any, slot: int, contribution: float, item: int
-) -> None:
-    """Insert a history item into the best-first reasons of one recommended item."""
-    count = reason_counts[slot]
-    limit = reason_scores.shape[1]
-    position = count
-    while position > 0 and _worse(
-        reason_scores[slot, position - 1], reason_items[slot, position - 1], contribution, item
-    ):
-        position -= 1
-    if position >= limit:
-        return
-    for moved in range(min(count, limit - 1), position, -1):
-        reason_scores[slot, moved] = reason_scores[slot, moved - 1]
-        reason_items[slot, moved] = reason_items[slot, moved - 1]
-    reason_scores[slot, position] = contribution
-    reason_items[slot, position] = item
-    reason_counts[slot] = min(count + 1, limit)
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _rank_one_user(
-    u: int,
-    user: int,
-    user_indptr: Any,
-    user_indices: Any,
-    user_data: Any,
-    seen_events: Any,
-    seen_mask: int,
-    sim_indptr: Any,
-    sim_indices: Any,
-    sim_data: Any,
-    blocked: Any,
-    popular_order: Any,
-    popularity: Any,
-    backfill: bool,
-    out_items: Any,
-    out_scores: Any,
-    out_reasons: Any,
-    out_because: Any,
-    out_counts: Any,
-    scores: Any,
-    touched: Any,
-    seen_by: Any,
-    chosen_bits: Any,
-    slot_of: Any,
-    heap_scores: Any,
-    heap_items: Any,
-    reason_scores: Any,
-    reason_items: Any,
-    reason_counts: Any,
-) -> None:
-    slots = heap_scores.shape[0]
-    base = u * slots
-    start = 0
-    stop = 0
-    if user >= 0:
-        start = user_indptr[user]
-        stop = user_indptr[user + 1]
-
-    # Scores, summed in history order as np.bincount does. Every term is >= 0, so
-    # a zero term leaves a sum unchanged and can be skipped, and a score that is
-    # no longer 0 never returns to 0: "score == 0" therefore means "not touched".
-    n_touched = 0
-    for t in range(start, stop):
-        item = user_indices[t]
-        weight = np.float64(user_data[t])
-        if seen_mask < 0 or (np.int64(seen_events[t]) & seen_mask) != 0:
-            seen_by[item] = u
-        for k in range(sim_indptr[item], sim_indptr[item + 1]):
-            j = sim_indices[k]
-            term = np.float64(sim_data[k]) * weight
-            current = scores[j]
-            if current == 0.0:
-                if term == 0.0:
-                    continue
-                touched[n_touched] = j
-                n_touched += 1
-            scores[j] = current + term
-
-    # Top n among touched items that are neither seen nor blocked. Seen items get
-    # score 0 here, which drops them as candidates.
-    for t in range(start, stop):
-        item = user_indices[t]
-        if seen_by[item] == u:
-            scores[item] = 0.0
-    # The same loop resets the scores to 0 for the next user.
-    size = 0
-    for t in range(n_touched):
-        j = touched[t]
-        score = scores[j]
-        scores[j] = 0.0
-        if score > 0.0 and not blocked[j]:
-            size = _heap_push(heap_scores, heap_items, size, score, j)
-    count = size
-    while size > 0:
-        size -= 1
-        out_items[base + size] = heap_items[0]
-        out_scores[base + size] = heap_scores[0]
-        if size > 0:
-            _sift_down(heap_scores, heap_items, size, heap_scores[size], heap_items[size])
-
-    # Reasons: walk the history again, keeping the best contributions per chosen
-    # item. The chosen items are bits of a small bitmap, which stays in L1 cache.
-    for slot in range(count):
-        j = out_items[base + slot]
-        out_reasons[base + slot] = _SIMILAR
-        chosen_bits[j >> 6] |= np.int64(1) << (j & 63)
-        slot_of[j] = slot
-        reason_counts[slot] = 0
-    if count > 0:
-        for t in range(start, stop):
-            item = user_indices[t]
-            weight = np.float64(user_data[t])
-            for k in range(sim_indptr[item], sim_indptr[item + 1]):
-                j = sim_indices[k]
-                if ((chosen_bits[j >> 6] >> (j & 63)) & 1) != 0:
-                    contribution = np.float64(sim_data[k]) * weight
-                    if contribution > 0:
-                        _insert_reason(
-                            reason_scores, reason_items, reason_counts, slot_of[j], contribution, item
-                        )
-    for slot in range(count):
-        for r in range(out_because.shape[1]):
-            out_because[base + slot, r] = reason_items[slot, r] if r < reason_counts[slot] else -1
-
-    # Popular backfill, always for an unknown user.
-    if backfill or user < 0:
-        for t in range(popular_order.shape[0]):
-            if count >= slots:
-                break
-            j = popular_order[t]
-            if blocked[j] or seen_by[j] == u or ((chosen_bits[j >> 6] >> (j & 63)) & 1) != 0:
-                continue
-            out_items[base + count] = j
-            out_scores[base + count] = popularity[j]
-            out_reasons[base + count] = _POPULAR
-            for r in range(out_because.shape[1]):
-                out_because[base + count, r] = -1
-            count += 1
-    for slot in range(count):
-        j = out_items[base + slot]
-        chosen_bits[j >> 6] = 0
-    out_counts[u] = count
-
-
-@numba.njit(cache=True, parallel=True)
-def _rank_users(
-    users: Any,
-    user_indptr: Any,
-    user_indices: Any,
-    user_data: Any,
-    seen_events: Any,
-    seen_mask: int,
-    sim_indptr: Any,
-    sim_indices: Any,
-    sim_data: Any,
-    blocked: Any,
-    popular_order: Any,
-    popularity: Any,
-    slots: int,
-    backfill: bool,
-    n_blocks: int,
-    out_items: Any,
-    out_scores: Any,
-    out_reasons: Any,
-    out_because: Any,
-    out_counts: Any,
-) -> None:
-    """Rank ``users`` (positions, -1 for unknown) into ``slots`` rows each.
-
-    User ``u`` of the call writes rows ``u * slots`` to ``u * slots + out_counts[u]``.
-    Block ``b`` takes users ``b, b + n_blocks, ...``, which spreads heavy and
-    light users evenly over the threads.
-    """
-    n_items = blocked.shape[0]
-    n_users = users.shape[0]
-    n_reasons = out_because.shape[1]
-    for block in numba.prange(n_blocks):
-        # Scratch: each user leaves scores at 0 and chosen_bits clear for the next.
-        scores = np.zeros(n_items)
-        touched = np.empty(n_items, dtype=np.int32)
-        # An int32 stamp cannot overflow: a call has at most _MAX_SLOTS_PER_CALL users.
-        seen_by = np.full(n_items, -1, dtype=np.int32)
-        chosen_bits = np.zeros((n_items + 63) // 64, dtype=np.int64)
-        slot_of = np.zeros(n_items, dtype=np.int32)
-        heap_scores = np.empty(slots)
-        heap_items = np.empty(slots, dtype=np.int64)
-        reason_scores = np.empty((slots, n_reasons))
-        reason_items = np.empty((slots, n_reasons), dtype=np.int64)
-        reason_counts = np.zeros(slots, dtype=np.int64)
-        for u in range(block, n_users, n_blocks):
-            _rank_one_user(
-                u,
-                users[u],
-                user_indptr,
-                user_indices,
-                user_data,
-                seen_events,
-                seen_mask,
-                sim_indptr,
-                sim_indices,
-                sim_data,
-                blocked,
-                popular_order,
-                popularity,
-                backfill,
-                out_items,
-                out_scores,
-                out_reasons,
-                out_because,
-                out_counts,
-                scores,
-                touched,
-                seen_by,
-                chosen_bits,
-                slot_of,
-                heap_scores,
-                heap_items,
-                reason_scores,
-                reason_items,
-                reason_counts,
-            )

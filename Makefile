@@ -30,7 +30,7 @@ serve: $(VENV)/.installed
 
 # Static checks first: they take seconds and catch what a slow test run would hit late.
 lint: $(VENV)/.installed
-	$(BIN)/ruff check recsys service tests
+	$(BIN)/ruff check recsys service tests benchmarks
 	$(BIN)/mypy
 
 test: lint

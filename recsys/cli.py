@@ -129,6 +129,40 @@ def _parser() -> argparse.ArgumentParser:
     batch.add_argument("--backfill", action="store_true", help="fill short lists with popular items")
     batch.set_defaults(handler=_batch)
 
+    tune = commands.add_parser(
+        "tune",
+        help="search ItemKNN parameters on a validation period carved from the training events",
+    )
+    tune.add_argument("--events", type=Path, help="events file (.csv, .csv.gz or .parquet)")
+    tune.add_argument("--format", choices=FORMATS, default="events", help="layout of --events, as for train")
+    tune.add_argument(
+        "--grid",
+        action="append",
+        metavar="PARAM=V1,V2,...",
+        help="candidate values of an ItemKNN parameter, repeatable, e.g. similarity=cosine,llr "
+        "or n_neighbors=20,50,100",
+    )
+    tune.add_argument(
+        "--event-weights-grid",
+        action="append",
+        metavar="EVENT=W,EVENT=W",
+        help="one candidate set of event weights, repeatable, e.g. view=1,cart=3,purchase=5",
+    )
+    tune.add_argument(
+        "--holdout-days",
+        type=float,
+        default=28.0,
+        help="last days kept out of tuning entirely, as the future test period (default 28; 0 for none)",
+    )
+    tune.add_argument(
+        "--validation-days", type=float, default=28.0, help="days before the holdout to score on (default 28)"
+    )
+    tune.add_argument("--metric", default="ndcg", help="ranking metric to maximise (default ndcg)")
+    tune.add_argument("-k", type=int, default=10, help="list length the metric is measured at (default 10)")
+    tune.add_argument("--n-iter", type=int, help="score a random sample of this many combinations")
+    tune.add_argument("--out", type=Path, help="also write the table as CSV")
+    tune.set_defaults(handler=_tune)
+
     serve = commands.add_parser("serve", help="serve a model over HTTP")
     serve.add_argument("--model", type=Path, required=True, help="model directory")
     serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
@@ -184,7 +218,8 @@ def _load_events(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame |
         raise DataValidationError(f"--events is required with --format {args.format}")
     if args.format == "otto":
         return datasets.load_otto(args.events), None
-    items = None if args.items is None else read_table(args.items, "item metadata")
+    items_path = getattr(args, "items", None)
+    items = None if items_path is None else read_table(items_path, "item metadata")
     return read_events(args.events), items
 
 
@@ -277,6 +312,54 @@ def _batch(args: argparse.Namespace) -> int:
         backfill=args.backfill,
         show_progress=not args.quiet,
     )
+    return 0
+
+
+def _parse_grid(pairs: list[str] | None, weight_sets: list[str] | None) -> dict[str, list[Any]]:
+    grid: dict[str, list[Any]] = {}
+    for pair in pairs or []:
+        name, separator, values = pair.partition("=")
+        if not separator or not name or not values:
+            raise DataValidationError(f"--grid must look like PARAM=V1,V2; got {pair!r}")
+        grid[name] = [_grid_value(value) for value in values.split(",")]
+    if weight_sets:
+        grid["event_weights"] = [_parse_event_weights(weights.split(",")) for weights in weight_sets]
+    if not grid:
+        raise DataValidationError("give at least one --grid or --event-weights-grid")
+    return grid
+
+
+def _grid_value(text: str) -> Any:
+    """Read a grid value as an int, a float, None or else the text itself."""
+    if text.lower() == "none":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from recsys.evaluation import temporal_split, tune
+
+    grid = _parse_grid(args.grid, args.event_weights_grid)
+    events, _ = _load_events(args)
+    if args.holdout_days > 0:
+        events = temporal_split(events, pd.Timedelta(days=args.holdout_days)).train
+    result = tune(
+        events,
+        grid,
+        validation=pd.Timedelta(days=args.validation_days),
+        metric=args.metric,
+        k=args.k,
+        n_iter=args.n_iter,
+    )
+    print(f"best {result.metric}@{result.k}: {result.table['value'].iloc[0]:.4f} with {result.best_params}")
+    print(result.table.to_string(index=False))
+    if args.out is not None:
+        result.table.to_csv(args.out, index=False)
     return 0
 
 

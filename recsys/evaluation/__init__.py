@@ -32,6 +32,7 @@ from recsys.evaluation.metrics import (
 )
 from recsys.evaluation.plots import plot_metric_at_k, plot_popularity
 from recsys.evaluation.splits import Split, SplitReport, leave_last_k, random_holdout, temporal_split
+from recsys.evaluation.tuning import TuningResult, tune
 
 __all__ = [
     "LIST_METRICS",
@@ -40,6 +41,7 @@ __all__ = [
     "Evaluation",
     "Split",
     "SplitReport",
+    "TuningResult",
     "average_precision_at_k",
     "catalogue_coverage",
     "compare",
@@ -57,4 +59,5 @@ __all__ = [
     "recall_at_k",
     "reciprocal_rank_at_k",
     "temporal_split",
+    "tune",
 ]

@@ -245,5 +245,33 @@ def test_batch_bad_input_exits_2(model_dir, tmp_path, capsys, extra, message):
 def test_train_max_items_per_user(tmp_path, events_csv):
     out = tmp_path / "capped"
 
-    assert main(["-q", "train", "--events", str(events_csv), "--out", str(out), "--max-items-per-user", "2"]) == 0
+    assert (
+        main(["-q", "train", "--events", str(events_csv), "--out", str(out), "--max-items-per-user", "2"])
+        == 0
+    )
     assert load(out).max_items_per_user == 2
+
+
+def test_tune_prints_best_and_table(tmp_path, capsys):
+    path = tmp_path / "events.csv"
+    rows = ["user_id,item_id,event,timestamp"]
+    for user in range(40):
+        day = 1 + user % 20
+        rows.append(f"u{user},i{user % 5},purchase,2024-01-{day:02d}")
+        rows.append(f"u{user},i{user % 5 + 5},purchase,2024-02-{day:02d}")
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    table = tmp_path / "table.csv"
+    argv = ["-q", "tune", "--events", str(path), "--holdout-days", "0", "--validation-days", "25"]
+    argv += ["--grid", "similarity=cosine,jaccard", "--grid", "n_neighbors=3", "--out", str(table)]
+
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("best ndcg@10: ")
+    assert "similarity" in out
+    assert len(table.read_text(encoding="utf-8").splitlines()) == 3
+
+
+@pytest.mark.parametrize("grid", ["similarity", "=cosine", "similarity="])
+def test_tune_bad_grid_exits_2(tmp_path, events_csv, capsys, grid):
+    assert main(["tune", "--events", str(events_csv), "--grid", grid]) == 2
+    assert "--grid must look like PARAM=V1,V2" in capsys.readouterr().err

@@ -128,7 +128,8 @@ def tune(
         except TypeError as error:
             raise DataValidationError(f"param_grid does not fit {model_factory!r}: {error}") from error
         evaluation = evaluate(model, split, k, n_bootstrap=n_bootstrap, seed=seed)
-        row = evaluation.summary.set_index(["metric", "k"]).loc[(metric, k)]
+        summary = evaluation.summary
+        row = summary.loc[(summary["metric"] == metric) & (summary["k"] == k)].iloc[0]
         seconds = time.perf_counter() - started
         rows.append(
             {

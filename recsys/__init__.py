@@ -15,21 +15,37 @@ from recsys.exceptions import (
     UnknownItemError,
     UnknownUserError,
 )
-from recsys.models import ItemKNN, MostPopular, Recommender
+from recsys.models import (
+    EASE,
+    ImplicitALS,
+    ImplicitBM25,
+    ImplicitCosine,
+    ImplicitTFIDF,
+    ItemKNN,
+    MostPopular,
+    Recommender,
+    RP3Beta,
+)
 from recsys.persistence import load_model as load
 from recsys.results import Recommendation, Recommendations
 from recsys.similarity import SIMILARITIES, item_similarity
 
 __all__ = [
     "DEFAULT_EVENT_WEIGHTS",
+    "EASE",
     "SIMILARITIES",
     "DataValidationError",
     "IdMap",
+    "ImplicitALS",
+    "ImplicitBM25",
+    "ImplicitCosine",
+    "ImplicitTFIDF",
     "Interactions",
     "ItemKNN",
     "ModelFormatError",
     "MostPopular",
     "NotFittedError",
+    "RP3Beta",
     "Recommendation",
     "Recommendations",
     "Recommender",

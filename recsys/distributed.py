@@ -171,8 +171,18 @@ def fit_distributed(
     Without ``client`` or ``address`` the tasks run on Dask's current default
     scheduler, which is a ``distributed.Client`` if one was created as default.
     """
-    if not isinstance(model, ItemKNN):
-        raise DataValidationError(f"fit_distributed fits an ItemKNN model; got {type(model).__name__}")
+    if not isinstance(model, ItemKNN) or type(model)._fit_model is not ItemKNN._fit_model:
+        raise DataValidationError(
+            f"fit_distributed fits a plain ItemKNN model; got {type(model).__name__}, whose fit "
+            f"step differs; fit it with model.fit on one machine"
+        )
+    if model.weighting != "none" or model.shrinkage != 0:
+        # The partial co-occurrences are summed unweighted; a weighting or shrinkage
+        # would be recorded in the manifest but not applied.
+        raise DataValidationError(
+            f"fit_distributed does not support weighting={model.weighting!r} or "
+            f"shrinkage={model.shrinkage!r} yet; use the defaults or fit on one machine"
+        )
     if client is not None and address is not None:
         raise DataValidationError("pass either client or address to fit_distributed, not both")
     item_blocks = _check_item_blocks(item_blocks)

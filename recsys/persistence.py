@@ -53,10 +53,22 @@ RecommenderT = TypeVar("RecommenderT", bound="Recommender")
 
 
 def _model_classes() -> dict[str, type[Recommender]]:
+    from recsys.models.ease import EASE
+    from recsys.models.implicit_adapters import ImplicitALS, ImplicitBM25, ImplicitCosine, ImplicitTFIDF
     from recsys.models.item_knn import ItemKNN
     from recsys.models.popular import MostPopular
+    from recsys.models.rp3beta import RP3Beta
 
-    return {"ItemKNN": ItemKNN, "MostPopular": MostPopular}
+    return {
+        "EASE": EASE,
+        "ImplicitALS": ImplicitALS,
+        "ImplicitBM25": ImplicitBM25,
+        "ImplicitCosine": ImplicitCosine,
+        "ImplicitTFIDF": ImplicitTFIDF,
+        "ItemKNN": ItemKNN,
+        "MostPopular": MostPopular,
+        "RP3Beta": RP3Beta,
+    }
 
 
 # --------------------------------------------------------------------------- arrays

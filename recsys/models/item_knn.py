@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 
 from recsys.data import Interactions
+from recsys.exceptions import DataValidationError
 from recsys.models.base import Recommender
-from recsys.similarity import item_similarity
+from recsys.similarity import (
+    _WEIGHTED,
+    ItemStats,
+    _check_parameters,
+    cap_user_items,
+    item_similarity,
+    similarity_from_cooccurrence,
+)
+from recsys.weighting import WEIGHTINGS, weight_user_items
 
 __all__ = ["ItemKNN"]
+
+#: With shrinkage, each item first keeps this many times ``n_neighbors`` candidates,
+#: so that a pair just outside the top ``n_neighbors`` but with many shared users can
+#: move in once the pairs above it are shrunk.
+_SHRINKAGE_CANDIDATE_FACTOR = 2
 
 
 class ItemKNN(Recommender):
@@ -42,6 +58,17 @@ class ItemKNN(Recommender):
         every item. Histories used at request time are never capped.
     random_state : int, default 0
         Seed of that sampling.
+    weighting : str, default "none"
+        Re-weighting of ``user_items`` before the similarity: ``none``, ``bm25``,
+        ``tfidf`` or ``iuf`` (see :mod:`recsys.weighting`). Only the weighted
+        measures ``cosine`` and ``cooccurrence`` read weights, so the other measures
+        raise :class:`~recsys.exceptions.DataValidationError` unless this is
+        ``none``. The weighting only changes the similarity table: histories used
+        at request time keep the raw event weights.
+    shrinkage : float, default 0.0
+        Shrink each similarity towards 0 by its support,
+        ``s_ij * n_ij / (n_ij + shrinkage)``, where ``n_ij`` is the number of users
+        who have both items; 0 turns shrinkage off. See the notes.
     event_weights, half_life_days, count_repeats
         See :class:`~recsys.models.base.Recommender`.
     show_progress : bool, default False
@@ -58,12 +85,27 @@ class ItemKNN(Recommender):
     Memory at serving time is linear in the catalogue: at most
     ``n_items * n_neighbors`` stored pairs, plus the fitted histories.
 
+    Fitting runs these steps in order: sample down users over
+    ``max_items_per_user``, apply ``weighting``, compute the similarity, apply
+    ``shrinkage``. With shrinkage each item first keeps its best
+    ``2 * n_neighbors`` pairs, then every kept pair is shrunk and the best
+    ``n_neighbors`` shrunk pairs remain (ties to the smaller position). A pair
+    outside those ``2 * n_neighbors`` candidates is never considered, even if it
+    would rank higher after shrinking. The support ``n_ij`` counts the users with
+    a weight > 0 on both items in the data the similarity saw, so after the
+    per-user sampling.
+
+    NOTE: :func:`recsys.distributed.fit_distributed` computes the plain similarity
+    and does not apply ``weighting`` or ``shrinkage`` yet.
+
     References
     ----------
     B. Sarwar, G. Karypis, J. Konstan, J. Riedl, "Item-based collaborative filtering
     recommendation algorithms", WWW 2001.
     G. Linden, B. Smith, J. York, "Amazon.com recommendations: item-to-item
     collaborative filtering", IEEE Internet Computing 7(1), 2003.
+    Y. Koren, "Factorization meets the neighborhood: a multifaceted collaborative
+    filtering model", KDD 2008 (shrinkage of similarities by their support).
 
     Examples
     --------
@@ -89,6 +131,8 @@ class ItemKNN(Recommender):
         *,
         max_items_per_user: int | None = None,
         random_state: int = 0,
+        weighting: str = "none",
+        shrinkage: float = 0.0,
         event_weights: Mapping[str, float] | None = None,
         half_life_days: float | None = None,
         count_repeats: bool | None = None,
@@ -99,21 +143,34 @@ class ItemKNN(Recommender):
         self.min_support = min_support
         self.max_items_per_user = max_items_per_user
         self.random_state = random_state
+        self.weighting = weighting
+        self.shrinkage = shrinkage
         self.event_weights = event_weights
         self.half_life_days = half_life_days
         self.count_repeats = count_repeats
         self.show_progress = show_progress
 
     def _fit_model(self, interactions: Interactions) -> None:
-        self.similarity_ = item_similarity(
-            interactions.user_items,
+        _check_parameters(self.similarity, self.n_neighbors, self.min_support)
+        _check_weighting(self.weighting, self.similarity)
+        _check_shrinkage(self.shrinkage)
+
+        matrix = interactions.user_items
+        if self.max_items_per_user is not None:
+            matrix = cap_user_items(matrix, self.max_items_per_user, random_state=self.random_state)
+        matrix = weight_user_items(matrix, self.weighting)
+        shrink = self.shrinkage > 0
+        candidates = self.n_neighbors * _SHRINKAGE_CANDIDATE_FACTOR if shrink else self.n_neighbors
+        similarity = item_similarity(
+            matrix,
             similarity=self.similarity,
-            n_neighbors=self.n_neighbors,
+            n_neighbors=candidates,
             min_support=self.min_support,
-            max_items_per_user=self.max_items_per_user,
-            random_state=self.random_state,
             show_progress=self.show_progress,
         )
+        if shrink:
+            similarity = _shrink_similarity(similarity, matrix, float(self.shrinkage), self.n_neighbors)
+        self.similarity_ = similarity
 
     def _rows(self, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return the positions in ``similarity_.data`` of the history rows, and row lengths."""
@@ -166,3 +223,110 @@ class ItemKNN(Recommender):
             shape=(n_items, n_items),
             copy=False,
         )
+
+
+def _shrink_similarity(
+    similarity: sp.csr_array, user_items: sp.csr_array, shrinkage: float, n_neighbors: int
+) -> sp.csr_array:
+    """Shrink each stored similarity by its support, then keep the best ``n_neighbors`` per row.
+
+    Parameters
+    ----------
+    similarity : csr_array, items x items
+        Canonical pruned similarity, as :func:`~recsys.similarity.item_similarity`
+        returns it.
+    user_items : csr_array, users x items
+        The data the similarity was computed from; only its pattern of weights > 0
+        is read.
+    shrinkage : float
+        ``lambda >= 0`` in ``s_ij * n_ij / (n_ij + lambda)``.
+    n_neighbors : int
+        Pairs kept per item after shrinking, ties going to the smaller column.
+
+    Returns
+    -------
+    csr_array, items x items, float32
+    """
+    present = sp.csr_array(user_items)
+    if present.nnz and not present.data.all():
+        present = present.copy()
+        present.eliminate_zeros()
+    item_users = present.T.tocsr()
+    item_users.sort_indices()
+    support = np.empty(similarity.nnz, dtype=np.float64)
+    _count_shared_users(
+        np.asarray(similarity.indptr, dtype=np.int64),
+        np.asarray(similarity.indices, dtype=np.int64),
+        np.asarray(item_users.indptr, dtype=np.int64),
+        np.asarray(item_users.indices, dtype=np.int64),
+        support,
+    )
+    shrunk = similarity.data.astype(np.float64) * support / (support + shrinkage)
+    pattern = (similarity.indices, similarity.indptr)
+    return similarity_from_cooccurrence(
+        sp.csr_array((shrunk, *pattern), shape=similarity.shape),
+        # The kernel compares the support with min_support, so pass the real
+        # counts: every kept pair already met min_support during the fit.
+        sp.csr_array((support, *pattern), shape=similarity.shape),
+        ItemStats.of(present, binary=True),
+        similarity="cooccurrence",
+        n_neighbors=n_neighbors,
+        min_support=1,
+    )
+
+
+@numba.njit(cache=True, parallel=True)
+def _count_shared_users(
+    pair_indptr: np.ndarray,
+    pair_indices: np.ndarray,
+    item_indptr: np.ndarray,
+    item_users: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """Count, for each stored pair (i, j), the users of both items.
+
+    ``item_indptr/item_users`` is the items x users pattern with sorted users, so
+    each count is a merge of two sorted lists.
+    """
+    n_items = len(pair_indptr) - 1
+    for i in numba.prange(n_items):
+        first_start = item_indptr[i]
+        first_stop = item_indptr[i + 1]
+        for p in range(pair_indptr[i], pair_indptr[i + 1]):
+            j = pair_indices[p]
+            a = first_start
+            b = item_indptr[j]
+            b_stop = item_indptr[j + 1]
+            shared = 0
+            while a < first_stop and b < b_stop:
+                user_a = item_users[a]
+                user_b = item_users[b]
+                if user_a == user_b:
+                    shared += 1
+                    a += 1
+                    b += 1
+                elif user_a < user_b:
+                    a += 1
+                else:
+                    b += 1
+            out[p] = shared
+
+
+def _check_weighting(weighting: object, similarity: str) -> None:
+    if not isinstance(weighting, str) or weighting not in WEIGHTINGS:
+        raise DataValidationError(f"weighting must be one of {list(WEIGHTINGS)}; got {weighting!r}")
+    if weighting != "none" and similarity not in _WEIGHTED:
+        raise DataValidationError(
+            f"weighting={weighting!r} has no effect with similarity={similarity!r}, which counts "
+            f"users and ignores weights; use similarity='cosine' or 'cooccurrence', or weighting='none'"
+        )
+
+
+def _check_shrinkage(shrinkage: object) -> None:
+    if (
+        isinstance(shrinkage, bool)
+        or not isinstance(shrinkage, (int, float, np.integer, np.floating))
+        or not math.isfinite(shrinkage)
+        or shrinkage < 0
+    ):
+        raise DataValidationError(f"shrinkage must be a finite number >= 0; got {shrinkage!r}")

@@ -464,3 +464,16 @@ def test_cap_rows_equals_cap_user_items() -> None:
     assert np.array_equal(actual.indptr, expected.indptr)
     assert np.array_equal(actual.indices, expected.indices)
     assert np.array_equal(actual.data, expected.data)
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        (recsys.RP3Beta(), "fit_distributed fits a plain ItemKNN model; got RP3Beta"),
+        (recsys.ItemKNN(weighting="bm25"), "does not support weighting='bm25'"),
+        (recsys.ItemKNN(shrinkage=5.0), "shrinkage=5.0"),
+    ],
+)
+def test_fit_distributed_rejects_unsupported_models(model, message):
+    with pytest.raises(DataValidationError, match=message):
+        fit_distributed("unused.parquet", model)

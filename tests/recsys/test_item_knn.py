@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
-from recsys import DataValidationError, Interactions, ItemKNN, UnknownUserError
+from recsys import DataValidationError, Interactions, ItemKNN, UnknownUserError, item_similarity
 from recsys.persistence import content_version
+from recsys.similarity import cap_user_items
+from recsys.weighting import weight_user_items
 
 Purchases = Callable[[dict[str, list[str]]], pd.DataFrame]
 
@@ -364,3 +368,172 @@ def test_similar_items_score_then_id_order(purchases: Purchases) -> None:
 def test_basket_not_a_list_rejected(shop: ItemKNN, items: object) -> None:
     with pytest.raises(DataValidationError, match=r"items must be a list of ids"):
         shop.recommend_basket(items)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- weighting and shrinkage
+
+
+def random_interactions(seed: int, n_users: int = 50, n_items: int = 20) -> Interactions:
+    """Build purchases with random float weights (seeded), so that ties are unlikely."""
+    generator = np.random.default_rng(seed)
+    rows = []
+    for user in range(n_users):
+        for item in generator.choice(n_items, size=int(generator.integers(1, 9)), replace=False):
+            rows.append((f"u{user:02d}", f"i{item:02d}", "purchase", float(generator.uniform(0.5, 4.0))))
+    events = pd.DataFrame(rows, columns=["user_id", "item_id", "event", "weight"])
+    return Interactions.from_events(events)
+
+
+def assert_same_csr(actual: sp.csr_array, expected: sp.csr_array) -> None:
+    assert actual.shape == expected.shape
+    assert np.array_equal(actual.indptr, expected.indptr)
+    assert np.array_equal(actual.indices, expected.indices)
+    assert np.array_equal(actual.data, expected.data)
+
+
+def top_per_row(scores: np.ndarray, n_neighbors: int) -> np.ndarray:
+    """Keep each row's n_neighbors largest scores > 0 (float32 order, ties to the smaller column)."""
+    pruned = np.zeros_like(scores)
+    for i, row in enumerate(scores):
+        rounded = row.astype(np.float32)
+        candidates = [j for j in range(len(row)) if j != i and rounded[j] > 0]
+        candidates.sort(key=lambda j: (-rounded[j], j))
+        for j in candidates[:n_neighbors]:
+            pruned[i, j] = row[j]
+    return pruned
+
+
+@pytest.mark.parametrize("weighting", ["bm25", "tfidf", "iuf"])
+@pytest.mark.parametrize("similarity", ["cosine", "cooccurrence"])
+def test_item_knn_weighting_feeds_similarity(weighting: str, similarity: str) -> None:
+    interactions = random_interactions(1)
+
+    model = ItemKNN(similarity=similarity, n_neighbors=6, weighting=weighting).fit(interactions)
+
+    weighted = weight_user_items(interactions.user_items, weighting)
+    expected = item_similarity(weighted, similarity=similarity, n_neighbors=6)
+    assert_same_csr(model.similarity_, expected)
+    assert not np.array_equal(
+        model.similarity_.data, item_similarity(interactions.user_items, similarity=similarity).data
+    )
+
+
+def test_item_knn_weighting_keeps_raw_histories() -> None:
+    interactions = random_interactions(2)
+    model = ItemKNN(weighting="bm25").fit(interactions)
+    user = 3
+    row = interactions.user_items[[user]]
+    weights = dict(zip(row.indices.tolist(), row.data.astype(np.float64).tolist(), strict=True))
+
+    result = model.recommend(model.user_ids_.id_of(user), n=5)
+
+    assert np.array_equal(model.user_items_.data, interactions.user_items.data)
+    expected = dense_ranking(model, weights, set(weights))[:5]
+    assert result.item_ids == model.item_ids_.ids_of([j for j, _ in expected])
+    np.testing.assert_allclose(result.scores, [score for _, score in expected], rtol=1e-6)
+
+
+@pytest.mark.parametrize("similarity", ["jaccard", "lift", "conditional", "llr"])
+def test_item_knn_weighting_count_measure_rejected(similarity: str) -> None:
+    with pytest.raises(
+        DataValidationError,
+        match=rf"weighting='tfidf' has no effect with similarity='{similarity}', which counts users",
+    ):
+        ItemKNN(similarity=similarity, weighting="tfidf").fit(random_interactions(1))
+
+
+@pytest.mark.parametrize("weighting", ["okapi", "", None, 1])
+def test_item_knn_weighting_invalid(weighting: object) -> None:
+    with pytest.raises(DataValidationError, match=rf"weighting must be one of .*; got {weighting!r}"):
+        ItemKNN(weighting=weighting).fit(random_interactions(1))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("shrinkage", [-1.0, math.nan, math.inf, True, "10", None])
+def test_item_knn_shrinkage_invalid(shrinkage: object) -> None:
+    with pytest.raises(DataValidationError, match=r"shrinkage must be a finite number >= 0; got "):
+        ItemKNN(shrinkage=shrinkage).fit(random_interactions(1))  # type: ignore[arg-type]
+
+
+def test_item_knn_shrinkage_zero_unchanged() -> None:
+    interactions = random_interactions(3)
+
+    plain = ItemKNN(n_neighbors=5).fit(interactions)
+    zero = ItemKNN(n_neighbors=5, shrinkage=0).fit(interactions)
+
+    assert_same_csr(zero.similarity_, plain.similarity_)
+
+
+@pytest.mark.parametrize("similarity", ["cosine", "jaccard", "llr"])
+@pytest.mark.parametrize("shrinkage", [0.5, 3.0, 25.0])
+def test_item_knn_shrinkage_matches_dense(similarity: str, shrinkage: float) -> None:
+    # 2 * n_neighbors >= n_items - 1, so every pair is a candidate and the result
+    # is the dense shrunk similarity pruned to n_neighbors.
+    interactions = random_interactions(4, n_items=12)
+    n_neighbors = 6
+    present = (interactions.user_items.toarray() > 0).astype(np.float64)
+    shared = present.T @ present
+
+    model = ItemKNN(similarity=similarity, n_neighbors=n_neighbors, shrinkage=shrinkage).fit(interactions)
+
+    unpruned = item_similarity(interactions.user_items, similarity=similarity, n_neighbors=12)
+    dense = unpruned.toarray().astype(np.float64)
+    shrunk = dense * shared / (shared + shrinkage)
+    expected = top_per_row(shrunk, n_neighbors)
+    actual = model.similarity_.toarray()
+    assert np.array_equal(actual != 0, expected != 0)
+    np.testing.assert_allclose(actual, expected, rtol=1e-6)
+
+
+def test_item_knn_shrinkage_candidate_pool() -> None:
+    interactions = random_interactions(5, n_users=80, n_items=30)
+    present = (interactions.user_items.toarray() > 0).astype(np.float64)
+    shared = present.T @ present
+
+    model = ItemKNN(n_neighbors=3, shrinkage=4.0).fit(interactions)
+
+    candidates = item_similarity(interactions.user_items, n_neighbors=6).toarray().astype(np.float64)
+    expected = top_per_row(candidates * shared / (shared + 4.0), 3)
+    np.testing.assert_allclose(model.similarity_.toarray(), expected, rtol=1e-6)
+    assert np.array_equal(model.similarity_.toarray() != 0, expected != 0)
+
+
+def test_item_knn_shrinkage_prefers_support(purchases: Purchases) -> None:
+    # cos(x, y) = 1/sqrt(3) from one shared buyer; cos(x, z) = 2/sqrt(15) from two.
+    events = purchases(
+        {"a": ["x", "y"], "b": ["x", "z"], "c": ["x", "z"], "d": ["z"], "e": ["z"], "f": ["z"]}
+    )
+
+    plain = ItemKNN().fit(events)
+    shrunk = ItemKNN(shrinkage=1.0).fit(events)
+
+    assert plain.similar_items("x").item_ids == ["y", "z"]
+    assert shrunk.similar_items("x").item_ids == ["z", "y"]
+    assert shrunk.similar_items("x").scores == pytest.approx(
+        [2 / math.sqrt(15) * 2 / 3, 1 / math.sqrt(3) / 2], rel=1e-6
+    )
+
+
+def test_item_knn_shrinkage_counts_sampled_users() -> None:
+    interactions = random_interactions(6)
+
+    model = ItemKNN(n_neighbors=4, shrinkage=2.0, max_items_per_user=3, random_state=7).fit(interactions)
+
+    capped = cap_user_items(interactions.user_items, 3, random_state=7)
+    present = (capped.toarray() > 0).astype(np.float64)
+    shared = present.T @ present
+    candidates = item_similarity(capped, n_neighbors=8).toarray().astype(np.float64)
+    expected = top_per_row(candidates * shared / (shared + 2.0), 4)
+    np.testing.assert_allclose(model.similarity_.toarray(), expected, rtol=1e-6)
+
+
+def test_item_knn_weighting_params_saved(tmp_path: Path) -> None:
+    model = ItemKNN(weighting="iuf", shrinkage=5, n_neighbors=4).fit(random_interactions(7))
+
+    model.save(tmp_path / "model")
+    loaded = ItemKNN.load(tmp_path / "model")
+
+    assert loaded.get_params()["weighting"] == "iuf"
+    assert loaded.get_params()["shrinkage"] == 5
+    assert repr(loaded) == "ItemKNN(n_neighbors=4, weighting='iuf', shrinkage=5)"
+    assert_same_csr(loaded.similarity_, model.similarity_)
+    assert loaded.version_ == model.version_

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -11,12 +12,18 @@ import pandas as pd
 import pytest
 
 from recsys import (
+    EASE,
     DataValidationError,
+    ImplicitALS,
+    ImplicitBM25,
+    ImplicitCosine,
+    ImplicitTFIDF,
     ItemKNN,
     MostPopular,
     NotFittedError,
     Recommendations,
     Recommender,
+    RP3Beta,
     UnknownItemError,
     UnknownUserError,
     load,
@@ -30,7 +37,14 @@ MODEL_FACTORIES: list[Callable[[], Recommender]] = [
     lambda: ItemKNN(similarity="lift", n_neighbors=10),
     lambda: ItemKNN(similarity="conditional", n_neighbors=10),
     lambda: ItemKNN(similarity="llr", n_neighbors=10),
+    lambda: ItemKNN(weighting="bm25", shrinkage=2.0, n_neighbors=10),
     lambda: MostPopular(),
+    lambda: RP3Beta(n_neighbors=10),
+    lambda: EASE(l2=50.0),
+    lambda: ImplicitCosine(n_neighbors=10),
+    lambda: ImplicitBM25(n_neighbors=10),
+    lambda: ImplicitTFIDF(n_neighbors=10),
+    lambda: ImplicitALS(factors=8, iterations=5),
 ]
 MODEL_IDS = [
     "knn-cosine",
@@ -39,8 +53,20 @@ MODEL_IDS = [
     "knn-lift",
     "knn-conditional",
     "knn-llr",
+    "knn-bm25-shrunk",
     "popular",
+    "rp3beta",
+    "ease",
+    "implicit-cosine",
+    "implicit-bm25",
+    "implicit-tfidf",
+    "implicit-als",
 ]
+#: Models fitted with the implicit package, a development dependency.
+NEEDS_IMPLICIT = {"implicit-cosine", "implicit-bm25", "implicit-tfidf", "implicit-als"}
+requires_implicit = pytest.mark.skipif(
+    importlib.util.find_spec("implicit") is None, reason="implicit is not installed"
+)
 
 
 def make_events(id_scheme: str) -> pd.DataFrame:
@@ -67,7 +93,12 @@ def events(request: pytest.FixtureRequest) -> pd.DataFrame:
     return make_events(request.param)
 
 
-@pytest.fixture(params=MODEL_FACTORIES, ids=MODEL_IDS)
+@pytest.fixture(
+    params=[
+        pytest.param(factory, id=model_id, marks=[requires_implicit] if model_id in NEEDS_IMPLICIT else [])
+        for factory, model_id in zip(MODEL_FACTORIES, MODEL_IDS, strict=True)
+    ]
+)
 def model_factory(request: pytest.FixtureRequest) -> Callable[[], Recommender]:
     return request.param
 

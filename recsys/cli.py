@@ -71,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--similarity", choices=SIMILARITIES, default="cosine", help="item-item measure (default cosine)"
     )
-    train.add_argument("--n-neighbors", type=int, default=50, help="neighbours kept per item (default 50)")
+    train.add_argument("--n-neighbors", type=int, default=20, help="neighbours kept per item (default 20)")
     train.add_argument(
         "--min-support", type=int, default=1, help="minimum users with both items for a pair (default 1)"
     )

@@ -104,7 +104,7 @@ class ImplicitCosine(_ImplicitItemItem):
 
     Parameters
     ----------
-    n_neighbors : int, default 50
+    n_neighbors : int, default 20
         Neighbours kept per item; implicit is fitted with ``K = n_neighbors + 1``
         because its ``K`` counts the item itself.
     event_weights, half_life_days, count_repeats
@@ -120,7 +120,7 @@ class ImplicitCosine(_ImplicitItemItem):
 
     def __init__(
         self,
-        n_neighbors: int = 50,
+        n_neighbors: int = 20,
         *,
         event_weights: Mapping[str, float] | None = None,
         half_life_days: float | None = None,
@@ -148,7 +148,7 @@ class ImplicitBM25(_ImplicitItemItem):
 
     Parameters
     ----------
-    n_neighbors : int, default 50
+    n_neighbors : int, default 20
         Neighbours kept per item; implicit is fitted with ``K = n_neighbors + 1``.
     k1 : float, default 1.2
         BM25 term-frequency saturation, >= 0 (implicit's ``K1``).
@@ -167,7 +167,7 @@ class ImplicitBM25(_ImplicitItemItem):
 
     def __init__(
         self,
-        n_neighbors: int = 50,
+        n_neighbors: int = 20,
         k1: float = 1.2,
         b: float = 0.75,
         *,
@@ -200,7 +200,7 @@ class ImplicitTFIDF(_ImplicitItemItem):
 
     Parameters
     ----------
-    n_neighbors : int, default 50
+    n_neighbors : int, default 20
         Neighbours kept per item; implicit is fitted with ``K = n_neighbors + 1``.
     event_weights, half_life_days, count_repeats
         See :class:`~recsys.models.base.Recommender`.
@@ -215,7 +215,7 @@ class ImplicitTFIDF(_ImplicitItemItem):
 
     def __init__(
         self,
-        n_neighbors: int = 50,
+        n_neighbors: int = 20,
         *,
         event_weights: Mapping[str, float] | None = None,
         half_life_days: float | None = None,

@@ -389,7 +389,7 @@ def test_fit_distributed_rejects_client_and_address(client: Client) -> None:
 def test_fit_distributed_rejects_other_models() -> None:
     from recsys.models.popular import MostPopular
 
-    with pytest.raises(DataValidationError, match="fits an ItemKNN model; got MostPopular"):
+    with pytest.raises(DataValidationError, match="fits a plain ItemKNN model; got MostPopular"):
         fit_distributed(by_user(random_events(23)), MostPopular())  # type: ignore[arg-type]
 
 

@@ -345,9 +345,9 @@ def test_item_knn_item_metadata(purchases: Purchases) -> None:
 
 
 def test_item_knn_repr_and_params() -> None:
-    model = ItemKNN(similarity="llr", n_neighbors=20)
+    model = ItemKNN(similarity="llr", n_neighbors=30)
 
-    assert repr(model) == "ItemKNN(similarity='llr', n_neighbors=20)"
+    assert repr(model) == "ItemKNN(similarity='llr', n_neighbors=30)"
     assert model.get_params()["min_support"] == 1
 
 

@@ -258,8 +258,9 @@ class Recommender(ABC):
         allow: Iterable[Id] | None = None,
         backfill: bool = False,
         strict: bool = False,
+        recent: Mapping[Id, float] | pd.DataFrame | None = None,
     ) -> Recommendations:
-        """Recommend items for a known user from the history seen at fit time.
+        """Recommend items for a user from the history seen at fit time plus recent events.
 
         Parameters
         ----------
@@ -277,38 +278,74 @@ class Recommender(ABC):
         backfill : bool, default False
             Fill the list up to ``n`` with popular items, flagged ``reason="popular"``.
         strict : bool, default False
-            Raise :class:`~recsys.exceptions.UnknownUserError` for an unknown user
-            instead of returning the popular fallback.
+            Raise :class:`~recsys.exceptions.UnknownUserError` for a user the model
+            has not seen and who has no ``recent`` events, instead of returning the
+            popular fallback.
+        recent : DataFrame or mapping of id to weight, optional
+            What the user did after the model was fitted, added to the fitted
+            history without refitting. A DataFrame has the columns ``item_id`` and
+            ``event`` (and optionally ``weight``) and is weighted like the training
+            events (:meth:`weigh_events`). A mapping gives item weights directly.
+            Recent items count as seen: a DataFrame's by their event types, a
+            mapping's only when ``exclude_seen`` is True. Unknown item ids are
+            ignored and reported. An unknown user with recent events gets
+            recommendations from them instead of the fallback.
 
         Returns
         -------
         Recommendations
-            ``known_user`` is True when the model has the user's history.
+            ``known_user`` is True when the model has the user's fitted history.
         """
         self._check_fitted()
         n = _check_n(n)
         seen_mask = self._seen_mask_bits(exclude_seen)
         exclude_idx, allow_idx, unknown = self._filter_positions(exclude, allow)
+        recent_items, recent_weights, recent_seen = self._recent_history(recent, seen_mask, unknown)
 
         user = self.user_ids_.index_of(user_id)
-        if user < 0:
+        if user >= 0:
+            history, weights = self._user_history(user)
+            seen = self._seen_in_history(user, history, seen_mask)
+        elif len(recent_items) == 0:
             if strict:
                 raise UnknownUserError(user_id, "pass strict=False to get the popular fallback")
             blocked = rules.blocked_mask(len(self.item_ids_), excluded=exclude_idx, allowed=allow_idx)
             fill = rules.backfill(np.empty(0, dtype=np.int64), self._popular_order, blocked, n)
             return Recommendations(self._popular_items(fill), tuple(unknown), known_user=False)
-
-        history, weights = self._user_history(user)
-        if seen_mask is None:
-            excluded = np.concatenate([history, exclude_idx])
-        elif seen_mask:
-            start = self.user_items_.indptr[user]
-            events = self.seen_events_[start : start + len(history)]
-            excluded = np.concatenate([history[(events & seen_mask) != 0], exclude_idx])
         else:
-            excluded = exclude_idx
-        items = self._rank(history, weights, excluded, allow_idx, n, backfill)
-        return Recommendations(items, tuple(unknown), known_user=True)
+            history = weights = seen = np.empty(0)
+
+        if len(recent_items):
+            history, weights = _merge_histories(history, weights, recent_items, recent_weights)
+        excluded = np.concatenate([seen, recent_seen, exclude_idx]).astype(np.int64)
+        items = self._rank(
+            history.astype(np.int64), weights.astype(np.float64), excluded, allow_idx, n, backfill
+        )
+        return Recommendations(items, tuple(unknown), known_user=user >= 0)
+
+    def weigh_events(self, events: pd.DataFrame) -> dict[Id, float]:
+        """Turn a user's events into item weights with the model's own event rules.
+
+        Each event counts ``event_weights[event] * weight`` (``weight`` defaults to
+        1). Repeated (item, event) rows count once with their largest value, or are
+        summed when the model was fitted with ``count_repeats``; event types of one
+        item are summed, as at fit time. No time decay applies: recent events are
+        newer than the fit's reference time, where the decay factor is 1.
+
+        Raises
+        ------
+        DataValidationError
+            For a missing ``item_id`` or ``event`` column, an event type the model was
+            not fitted with, or a weight that is not a finite number >= 0.
+        """
+        self._check_fitted()
+        frame = _recent_frame(events, self.data_params_["event_weights"])
+        if frame.empty:
+            return {}
+        grouped = frame.groupby(["item_id", "event"], sort=False)["value"]
+        per_event = grouped.sum() if self.data_params_["count_repeats"] else grouped.max()
+        per_item = per_event.groupby(level="item_id", sort=False).sum()
+        return {item_id: float(value) for item_id, value in per_item.items() if value > 0}
 
     def recommend_batch(self, user_ids: Sequence[Id], n: int = 10, **options: Any) -> list[Recommendations]:
         """Call :meth:`recommend` for each user; the output keeps the input order and length.
@@ -523,6 +560,50 @@ class Recommender(ABC):
             for item_id, position in zip(ids, positions, strict=True)
         )
 
+    def _seen_in_history(self, user: int, history: np.ndarray, seen_mask: int | None) -> np.ndarray:
+        """Return the positions of a fitted user's history that ``exclude_seen`` leaves out."""
+        if seen_mask is None:
+            return history
+        if not seen_mask:
+            return np.empty(0, dtype=np.int64)
+        start = self.user_items_.indptr[user]
+        events = self.seen_events_[start : start + len(history)]
+        return history[(events & seen_mask) != 0]
+
+    def _recent_history(
+        self, recent: Mapping[Id, float] | pd.DataFrame | None, seen_mask: int | None, unknown: list[Any]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return the positions and weights of recent items, and the ones that count as seen."""
+        empty = np.empty(0, dtype=np.int64)
+        if recent is None:
+            return empty, np.empty(0), empty
+        if isinstance(recent, pd.DataFrame):
+            frame = _recent_frame(recent, self.data_params_["event_weights"])
+            weights_by_item = self.weigh_events(recent)
+            if seen_mask is None:
+                seen_ids = list(weights_by_item)
+            elif seen_mask:
+                bits = frame["event"].map({name: 1 << index for index, name in enumerate(self.event_names_)})
+                seen_ids = frame.loc[(bits.to_numpy() & seen_mask) != 0, "item_id"].unique().tolist()
+            else:
+                seen_ids = []
+        elif isinstance(recent, Mapping):
+            weights_by_item = {
+                item_id: _check_basket_weight(item_id, weight) for item_id, weight in recent.items()
+            }
+            seen_ids = list(weights_by_item) if seen_mask is None else []
+        else:
+            raise DataValidationError(
+                f"recent must be a DataFrame of events or a mapping of item id to weight; got {type(recent).__name__}"
+            )
+        ids = list(weights_by_item)
+        positions = self.item_ids_.indices_of(ids)
+        unknown.extend(id_ for id_, position in zip(ids, positions, strict=True) if position < 0)
+        weights = np.array([weights_by_item[id_] for id_ in ids], dtype=np.float64)
+        known = (positions >= 0) & (weights > 0)
+        seen_positions = self.item_ids_.indices_of(seen_ids)
+        return positions[known], weights[known], seen_positions[seen_positions >= 0]
+
     def _user_history(self, user: int) -> tuple[np.ndarray, np.ndarray]:
         """Return the item positions and weights of a fitted user's history."""
         start, stop = self.user_items_.indptr[user], self.user_items_.indptr[user + 1]
@@ -656,6 +737,44 @@ class Recommender(ABC):
             backfill=backfill,
             show_progress=show_progress,
         )
+
+
+def _merge_histories(
+    history: np.ndarray, weights: np.ndarray, extra: np.ndarray, extra_weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Add two weighted histories; the result is sorted by position, like a CSR row."""
+    positions, inverse = np.unique(np.concatenate([history, extra]).astype(np.int64), return_inverse=True)
+    summed = np.bincount(inverse, weights=np.concatenate([weights, extra_weights]), minlength=len(positions))
+    return positions, summed
+
+
+def _recent_frame(events: pd.DataFrame, event_weights: Mapping[str, float]) -> pd.DataFrame:
+    """Validate recent events and add their ``value`` column (event weight times weight)."""
+    if not isinstance(events, pd.DataFrame):
+        raise DataValidationError(f"recent events must be a pandas DataFrame; got {type(events).__name__}")
+    missing = [column for column in ("item_id", "event") if column not in events.columns]
+    if missing:
+        raise DataValidationError(
+            f"recent events are missing the column(s) {missing}; got {list(map(str, events.columns))}"
+        )
+    frame = events[["item_id", "event"]].copy()
+    unknown_events = sorted({str(event) for event in frame["event"] if event not in event_weights})
+    if unknown_events:
+        raise DataValidationError(
+            f"recent events have event types {unknown_events} the model was not fitted with; "
+            f"use one of {sorted(event_weights)}"
+        )
+    weight = np.ones(len(frame))
+    if "weight" in events.columns:
+        weight = pd.to_numeric(events["weight"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        bad = ~np.isfinite(weight) | (weight < 0)
+        if bad.any():
+            raise DataValidationError(
+                f"column 'weight' of recent events must hold finite numbers >= 0; "
+                f"{int(bad.sum())} bad row(s), first at row {int(np.flatnonzero(bad)[0])}"
+            )
+    frame["value"] = frame["event"].map(event_weights).to_numpy(dtype=np.float64) * weight
+    return frame
 
 
 def _check_n(n: Any) -> int:

@@ -339,13 +339,13 @@ class Recommender(ABC):
             not fitted with, or a weight that is not a finite number >= 0.
         """
         self._check_fitted()
-        frame = _recent_frame(events, self.data_params_["event_weights"])
+        frame = _recent_frame(events, self._event_weights())
         if frame.empty:
             return {}
         grouped = frame.groupby(["item_id", "event"], sort=False)["value"]
         per_event = grouped.sum() if self.data_params_["count_repeats"] else grouped.max()
         per_item = per_event.groupby(level="item_id", sort=False).sum()
-        return {item_id: float(value) for item_id, value in per_item.items() if value > 0}
+        return {_plain_id(item_id): float(value) for item_id, value in per_item.items() if value > 0}
 
     def recommend_batch(self, user_ids: Sequence[Id], n: int = 10, **options: Any) -> list[Recommendations]:
         """Call :meth:`recommend` for each user; the output keeps the input order and length.
@@ -560,6 +560,10 @@ class Recommender(ABC):
             for item_id, position in zip(ids, positions, strict=True)
         )
 
+    def _event_weights(self) -> dict[str, float]:
+        weights: dict[str, float] = self.data_params_["event_weights"]
+        return weights
+
     def _seen_in_history(self, user: int, history: np.ndarray, seen_mask: int | None) -> np.ndarray:
         """Return the positions of a fitted user's history that ``exclude_seen`` leaves out."""
         if seen_mask is None:
@@ -578,7 +582,7 @@ class Recommender(ABC):
         if recent is None:
             return empty, np.empty(0), empty
         if isinstance(recent, pd.DataFrame):
-            frame = _recent_frame(recent, self.data_params_["event_weights"])
+            frame = _recent_frame(recent, self._event_weights())
             weights_by_item = self.weigh_events(recent)
             if seen_mask is None:
                 seen_ids = list(weights_by_item)
@@ -737,6 +741,11 @@ class Recommender(ABC):
             backfill=backfill,
             show_progress=show_progress,
         )
+
+
+def _plain_id(value: Any) -> Id:
+    """Return a pandas or NumPy id as a plain int or str."""
+    return int(value) if isinstance(value, (int, np.integer)) else str(value)
 
 
 def _merge_histories(

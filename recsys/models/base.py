@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from os import PathLike
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import numpy as np
 import pandas as pd
@@ -561,8 +561,7 @@ class Recommender(ABC):
         )
 
     def _event_weights(self) -> dict[str, float]:
-        weights: dict[str, float] = self.data_params_["event_weights"]
-        return weights
+        return cast(dict[str, float], self.data_params_["event_weights"])
 
     def _seen_in_history(self, user: int, history: np.ndarray, seen_mask: int | None) -> np.ndarray:
         """Return the positions of a fitted user's history that ``exclude_seen`` leaves out."""

@@ -509,7 +509,9 @@ def test_item_similarity_cap_drops_heavy_user() -> None:
 
 @pytest.mark.parametrize("similarity", SIMILARITIES)
 @pytest.mark.parametrize("min_support", [1, 2])
-def test_similarity_from_cooccurrence_equals_fit(similarity: str, min_support: int, rng: np.random.Generator) -> None:
+def test_similarity_from_cooccurrence_equals_fit(
+    similarity: str, min_support: int, rng: np.random.Generator
+) -> None:
     # Sum the co-occurrence over three partitions of users, as a cluster would.
     matrix = (rng.random((60, 15)) < 0.3).astype(np.float32) * rng.integers(1, 4, (60, 15)).astype(np.float32)
     user_items = sp.csr_array(matrix)
@@ -518,7 +520,9 @@ def test_similarity_from_cooccurrence_equals_fit(similarity: str, min_support: i
     weighted_source = parts if similarity in ("cooccurrence", "cosine") else binary_parts
     weighted = sum(part.T @ part for part in weighted_source)
     support = sum(part.T @ part for part in binary_parts)
-    stats = sum((recsys.similarity.ItemStats.of(part) for part in parts[1:]), recsys.similarity.ItemStats.of(parts[0]))
+    stats = sum(
+        (recsys.similarity.ItemStats.of(part) for part in parts[1:]), recsys.similarity.ItemStats.of(parts[0])
+    )
 
     result = recsys.similarity.similarity_from_cooccurrence(
         weighted, support, stats, similarity=similarity, n_neighbors=6, min_support=min_support

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["Settings"]
 
@@ -34,6 +35,27 @@ class Settings(BaseSettings):
         the characters of its decimal text. Longer ids are rejected with 422.
     log_level : str
         Level of the ``recsys`` loggers: DEBUG, INFO, WARNING, ERROR or CRITICAL.
+    database_url : str or None
+        SQLAlchemy URL of the event store, such as
+        ``postgresql+psycopg://user@127.0.0.1/recsys``. None stores events in the
+        SQLite file ``events.sqlite3`` beside the model directory.
+    api_keys : list of SecretStr
+        Keys accepted in the ``X-API-Key`` header. Write and admin endpoints
+        require one; with no keys set they answer 403. The environment variable
+        holds the keys separated by commas.
+    read_requires_key : bool
+        Whether the read endpoints (recommendations, similar items) require a key too.
+    cors_origins : list of str
+        Origins that browsers may call the API from, such as
+        ``https://shop.example``; ``*`` allows any. Comma-separated in the
+        environment. Empty (the default) sends no CORS headers.
+    max_body_bytes : int
+        Largest request body accepted; a larger one is answered with 413.
+    max_events : int
+        Largest number of events in one ``POST /v1/events`` batch.
+    reload_interval_s : float
+        How often to check whether the model directory (or the symlink that
+        names it) has changed, in seconds; 0 turns the check off.
     """
 
     model_config = SettingsConfigDict(env_prefix="RECSYS_")
@@ -43,6 +65,20 @@ class Settings(BaseSettings):
     max_items: int = Field(default=1000, ge=1)
     max_id_length: int = Field(default=256, ge=1)
     log_level: str = "INFO"
+    database_url: str | None = None
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    read_requires_key: bool = False
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_body_bytes: int = Field(default=1_048_576, ge=1)
+    max_events: int = Field(default=1000, ge=1)
+    reload_interval_s: float = Field(default=2.0, ge=0)
+
+    @field_validator("api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("log_level")
     @classmethod

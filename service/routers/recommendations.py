@@ -16,13 +16,14 @@ from service.deps import (
 from service.limits import check_limits
 from service.responses import recommended_items
 from service.schemas import N_DESCRIPTION, BasketRequest, RecommendationsResponse, UserRecommendationsResponse
+from service.security import require_read_key
 
 __all__ = ["router"]
 
 router = APIRouter(
     prefix="/v1",
     tags=["recommendations"],
-    dependencies=[Depends(reject_unknown_query_parameters)],
+    dependencies=[Depends(reject_unknown_query_parameters), Depends(require_read_key)],
 )
 
 

@@ -10,10 +10,15 @@ from service.deps import RequestIdDep, ServingDep, SettingsDep, reject_unknown_q
 from service.limits import check_limits
 from service.responses import recommended_items
 from service.schemas import N_DESCRIPTION, SimilarItemsResponse
+from service.security import require_read_key
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1", tags=["items"], dependencies=[Depends(reject_unknown_query_parameters)])
+router = APIRouter(
+    prefix="/v1",
+    tags=["items"],
+    dependencies=[Depends(reject_unknown_query_parameters), Depends(require_read_key)],
+)
 
 
 @router.get(

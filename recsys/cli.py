@@ -167,6 +167,24 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--model", type=Path, required=True, help="model directory")
     serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=_port, default=8000, help="TCP port, 1-65535 (default 8000)")
+    serve.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="server processes sharing the port, each with its own copy of the model (default 1)",
+    )
+    serve.add_argument(
+        "--loop",
+        choices=("auto", "uvloop", "asyncio"),
+        default="auto",
+        help="event loop; auto uses uvloop when installed, else asyncio (default auto)",
+    )
+    serve.add_argument(
+        "--http",
+        choices=("auto", "httptools", "h11"),
+        default="auto",
+        help="HTTP/1.1 parser; auto uses httptools when installed, else h11 (default auto)",
+    )
     serve.set_defaults(handler=_serve)
     return parser
 
@@ -179,6 +197,16 @@ def _port(text: str) -> int:
     if not 1 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"must be an integer from 1 to 65535; got {text!r}")
     return port
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer of at least 1; got {text!r}")
+    return value
 
 
 def _configure_logging(quiet: bool, verbose: bool) -> None:
@@ -373,7 +401,7 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    serve(args.model, host=args.host, port=args.port)
+    serve(args.model, host=args.host, port=args.port, workers=args.workers, loop=args.loop, http=args.http)
     return 0
 
 

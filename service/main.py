@@ -13,14 +13,18 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from recsys import __version__
 from recsys.exceptions import DataValidationError
 from service.config import Settings
 from service.errors import install_error_handlers
 from service.logs import configure_logging, log_fields
-from service.middleware import RequestContextMiddleware
-from service.routers import health, items, recommendations
+from service.metrics import Metrics
+from service.middleware import REQUEST_ID_HEADER, BodyLimitMiddleware, RequestContextMiddleware
+from service.reload import ModelReloader, model_reloading
+from service.routers import admin, health, items, recommendations
+from service.security import API_KEY_HEADER
 from service.state import ServingModel, load_serving_model
 
 __all__ = [
@@ -48,7 +52,8 @@ async def _lifespan(app: FastAPI, serving: ServingModel | None = None) -> AsyncI
             raise
     app.state.serving = serving
     try:
-        yield
+        async with model_reloading(app):
+            yield
     finally:
         app.state.serving = None
         logger.info("stopped serving the model from %s", serving.model_dir)
@@ -88,12 +93,31 @@ def create_app(settings: Settings | None = None, *, serving: ServingModel | None
     )
     app.state.settings = settings
     app.state.serving = None
+    app.state.metrics = Metrics()
+    app.state.reloader = ModelReloader(settings.model_dir, app.state.metrics)
     install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware)
+    _add_middleware(app, settings)
     app.include_router(recommendations.router)
     app.include_router(items.router)
     app.include_router(health.router)
+    app.include_router(admin.router)
     return app
+
+
+def _add_middleware(app: FastAPI, settings: Settings) -> None:
+    """Add the middleware, innermost first: body limit, then CORS, then request context."""
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=[API_KEY_HEADER, REQUEST_ID_HEADER, "Content-Type"],
+            expose_headers=[REQUEST_ID_HEADER],
+        )
+    # Outermost, so that its request id, access log line and metrics cover every
+    # response, including CORS preflights and 413s.
+    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
 
 
 #: Event loops that :func:`serve` accepts. "auto" means uvloop when it is installed, else asyncio.

@@ -1,4 +1,4 @@
-"""ASGI middleware that gives each request an id, logs it, and turns crashes into 500s."""
+"""ASGI middleware: request ids, access log, metrics and 500s for crashes, and the body size limit."""
 
 from __future__ import annotations
 
@@ -7,12 +7,20 @@ import re
 import time
 import uuid
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import internal_error_response
+from service.errors import error_response, internal_error_response
 from service.logs import ACCESS_LOGGER, log_fields, shorten
+from service.metrics import UNMATCHED_ROUTE, Metrics
 
-__all__ = ["REQUEST_ID_HEADER", "RequestContextMiddleware", "accept_request_id"]
+__all__ = [
+    "REQUEST_ID_HEADER",
+    "BodyLimitMiddleware",
+    "BodyTooLargeError",
+    "RequestContextMiddleware",
+    "accept_request_id",
+]
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _HEADER_KEY = REQUEST_ID_HEADER.lower().encode("ascii")
@@ -50,12 +58,14 @@ class RequestContextMiddleware:
       stores it in ``request.state.request_id`` and returns it in the response header;
     - writes one access record to ``recsys.service.access`` with method, path,
       status, duration_ms and request_id, cutting a long path (see :func:`~service.logs.shorten`);
+    - counts the request and its duration in ``metrics``, when given, by route template;
     - responds to an exception that no handler caught with a generic 500 body and
       logs the traceback, so the client does not see internals.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics | None = None) -> None:
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -94,7 +104,10 @@ class RequestContextMiddleware:
                 raise
             await internal_error_response(request_id)(scope, receive, send_with_id)
         finally:
-            _log_access(scope, status, time.perf_counter() - started, request_id)
+            duration_s = time.perf_counter() - started
+            _log_access(scope, status, duration_s, request_id)
+            if self.metrics is not None:
+                self.metrics.observe_request(_route_template(scope), scope["method"], status, duration_s)
 
 
 def _log_access(scope: Scope, status: int, duration_s: float, request_id: str) -> None:
@@ -114,8 +127,99 @@ def _log_access(scope: Scope, status: int, duration_s: float, request_id: str) -
     )
 
 
+def _route_template(scope: Scope) -> str:
+    """Return the path template of the route that handled the request, such as ``/v1/items/{item_id}/similar``."""
+    route = scope.get("route")
+    template = getattr(route, "path_format", None)
+    return template if isinstance(template, str) else UNMATCHED_ROUTE
+
+
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", []):
         if key == name:
             return value.decode("latin-1")
     return None
+
+
+class BodyTooLargeError(HTTPException):
+    """Raised from ``receive`` when a request body grows past ``max_body_bytes``.
+
+    It is an HTTP 413, so the app's error handler answers it with the shared
+    error body, wherever the app was reading the body.
+    """
+
+    def __init__(self, max_body_bytes: int) -> None:
+        super().__init__(
+            status_code=413,
+            detail=(
+                f"the request body is larger than the server's limit of {max_body_bytes} bytes; "
+                f"send a smaller body, or raise the limit with RECSYS_MAX_BODY_BYTES"
+            ),
+        )
+
+
+class BodyLimitMiddleware:
+    """Middleware that rejects request bodies larger than ``max_body_bytes`` with 413.
+
+    A ``Content-Length`` above the limit is answered before the app runs. A
+    body without one (chunked) is counted while the app reads it, and the chunk
+    that passes the limit raises :class:`BodyTooLargeError` instead of reaching
+    the app, so the app never holds more than ``max_body_bytes`` of it.
+    """
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_body_bytes:
+            await self._reject(scope, receive, send)
+            return
+
+        received = 0
+        response_started = False
+
+        async def receive_limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise BodyTooLargeError(self.max_body_bytes)
+            return message
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive_limited, send_tracked)
+        except BodyTooLargeError:
+            # The app's error handler answers this error, so it only gets here
+            # when the body was read outside a route, such as in another middleware.
+            if response_started:
+                raise
+            await self._reject(scope, receive, send)
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        error = BodyTooLargeError(self.max_body_bytes)
+        request_id = str(scope.get("state", {}).get("request_id", ""))
+        response = error_response(error.status_code, error.detail, request_id)
+        # The rest of the body is not read, so the server closes the connection after this response.
+        response.headers["Connection"] = "close"
+        await response(scope, receive, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    """Return the Content-Length of the request, or None when it has none or an invalid one."""
+    value = _header(scope, b"content-length")
+    if value is None or not value.strip().isdigit():
+        return None
+    return int(value)

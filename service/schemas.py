@@ -21,6 +21,7 @@ __all__ = [
     "ReadyResponse",
     "RecommendationsResponse",
     "RecommendedItem",
+    "ReloadResponse",
     "SimilarItemsResponse",
     "UserRecommendationsResponse",
 ]
@@ -146,4 +147,21 @@ class ReadyResponse(BaseModel):
     fitted_at: str
     loaded_at: str
     counts: ModelCounts
+    request_id: str
+    model_dir: str = Field(
+        description="Name of the directory the model was loaded from, after resolving symlinks."
+    )
+    reloads: int = Field(default=0, description="Successful reloads since the process started.")
+
+
+class ReloadResponse(BaseModel):
+    """Body of ``POST /v1/admin/reload`` after the new model was loaded and swapped in."""
+
+    previous_version: str | None = Field(description="Version of the model served before the reload.")
+    model_version: str = Field(description="Version of the model served from now on.")
+    model_dir: str = Field(
+        description="Name of the directory the model was loaded from, after resolving symlinks."
+    )
+    loaded_at: str
+    reloads: int = Field(description="Successful reloads since the process started, this one included.")
     request_id: str

@@ -117,6 +117,8 @@ async def test_openapi_lists_handlers(client: httpx.AsyncClient) -> None:
         "/v1/items/{item_id}/similar",
         "/healthz",
         "/readyz",
+        "/metrics",
+        "/v1/admin/reload",
     }
     operation = paths["/v1/items/{item_id}/similar"]["get"]
     assert operation["operationId"].startswith("read_similar_items")

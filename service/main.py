@@ -13,7 +13,6 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
 from recsys import __version__
 from recsys.exceptions import DataValidationError
@@ -21,11 +20,17 @@ from service.config import Settings
 from service.errors import install_error_handlers
 from service.logs import configure_logging, log_fields
 from service.metrics import Metrics
-from service.middleware import REQUEST_ID_HEADER, BodyLimitMiddleware, RequestContextMiddleware
+from service.middleware import (
+    REQUEST_ID_HEADER,
+    BodyLimitMiddleware,
+    CorsMiddleware,
+    RequestContextMiddleware,
+)
 from service.reload import ModelReloader, model_reloading
-from service.routers import admin, health, items, recommendations
+from service.routers import admin, events, health, items, recommendations
 from service.security import API_KEY_HEADER
 from service.state import ServingModel, load_serving_model
+from service.store import open_event_store
 
 __all__ = [
     "APP_FACTORY",
@@ -42,7 +47,10 @@ logger = logging.getLogger("recsys.service")
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI, serving: ServingModel | None = None) -> AsyncIterator[None]:
-    """Serve ``serving``, or else load the model of the settings, and drop it at shutdown."""
+    """Serve ``serving``, or else load the model of the settings, and open the event store.
+
+    At shutdown the model is dropped and the store's connections are closed.
+    """
     settings: Settings = app.state.settings
     if serving is None:
         try:
@@ -50,12 +58,16 @@ async def _lifespan(app: FastAPI, serving: ServingModel | None = None) -> AsyncI
         except Exception as error:
             logger.error("startup failed: cannot load the model from %s: %s", settings.model_dir, error)
             raise
+    store = open_event_store(settings)
     app.state.serving = serving
+    app.state.store = store
     try:
         async with model_reloading(app):
             yield
     finally:
         app.state.serving = None
+        app.state.store = None
+        store.dispose()
         logger.info("stopped serving the model from %s", serving.model_dir)
 
 
@@ -101,6 +113,7 @@ def create_app(settings: Settings | None = None, *, serving: ServingModel | None
     app.include_router(items.router)
     app.include_router(health.router)
     app.include_router(admin.router)
+    app.include_router(events.router)
     return app
 
 
@@ -109,7 +122,7 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware,
+            CorsMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
             allow_headers=[API_KEY_HEADER, REQUEST_ID_HEADER, "Content-Type"],

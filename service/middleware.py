@@ -7,7 +7,10 @@ import re
 import time
 import uuid
 
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import error_response, internal_error_response
@@ -18,6 +21,7 @@ __all__ = [
     "REQUEST_ID_HEADER",
     "BodyLimitMiddleware",
     "BodyTooLargeError",
+    "CorsMiddleware",
     "RequestContextMiddleware",
     "accept_request_id",
 ]
@@ -223,3 +227,42 @@ def _content_length(scope: Scope) -> int | None:
     if value is None or not value.strip().isdigit():
         return None
     return int(value)
+
+
+class CorsMiddleware(CORSMiddleware):
+    """Starlette's ``CORSMiddleware`` that answers a rejected preflight with the shared error body.
+
+    Starlette answers it with 400 and a plain-text body. This class keeps that
+    status and the CORS headers and sends ``{"detail", "request_id"}`` instead.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "OPTIONS":
+            await super().__call__(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        if "origin" not in headers or "access-control-request-method" not in headers:
+            await super().__call__(scope, receive, send)
+            return
+
+        response = self.preflight_response(request_headers=headers)
+        if response.status_code == 400:
+            response = self._rejected_preflight(response, scope)
+        await response(scope, receive, send)
+
+    def _rejected_preflight(self, rejected: Response, scope: Scope) -> Response:
+        # Starlette's body is "Disallowed CORS " followed by what was refused, such as "origin, headers".
+        refused = bytes(rejected.body).decode("utf-8").removeprefix("Disallowed CORS ")
+        allowed_headers = self.preflight_headers.get("Access-Control-Allow-Headers", "any")
+        detail = (
+            f"CORS preflight rejected, not allowed: {refused}; this server allows the origins "
+            f"set in RECSYS_CORS_ORIGINS, the methods {', '.join(self.allow_methods)} "
+            f"and the headers {allowed_headers}"
+        )
+        cors_headers = {
+            name: value
+            for name, value in rejected.headers.items()
+            if name not in ("content-length", "content-type")
+        }
+        request_id = str(scope.get("state", {}).get("request_id", ""))
+        return error_response(400, detail, request_id, headers=cors_headers)

@@ -24,9 +24,16 @@ def _key_matches(given: str, settings: Settings) -> bool:
     """Compare ``given`` with every configured key in constant time.
 
     Every key is compared, even after a match, so the time taken does not tell
-    which key matched or how long a matching prefix was.
+    which key matched or how long a matching prefix was. Starlette decodes
+    header values as Latin-1, so encoding ``given`` back to Latin-1 recovers the
+    bytes the client sent, and a non-ASCII key sent as UTF-8 matches its
+    configured UTF-8 form.
     """
-    given_bytes = given.encode("utf-8")
+    try:
+        given_bytes = given.encode("latin-1")
+    except UnicodeEncodeError:
+        # Not a header value Starlette decoded, so it cannot equal a key the client sent.
+        return False
     matched = False
     for key in settings.api_keys:
         matched |= hmac.compare_digest(given_bytes, key.get_secret_value().encode("utf-8"))

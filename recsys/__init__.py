@@ -17,6 +17,7 @@ from recsys.exceptions import (
 )
 from recsys.models import (
     EASE,
+    CrossOccurrence,
     ImplicitALS,
     ImplicitBM25,
     ImplicitCosine,
@@ -34,6 +35,7 @@ __all__ = [
     "DEFAULT_EVENT_WEIGHTS",
     "EASE",
     "SIMILARITIES",
+    "CrossOccurrence",
     "DataValidationError",
     "IdMap",
     "ImplicitALS",

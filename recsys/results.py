@@ -33,12 +33,19 @@ class Recommendation:
     because : tuple of ids
         The history items that contributed most to the score, largest first
         (at most three); empty for ``reason="popular"``.
+    signals : tuple of (str, id) pairs
+        The (event type, history item) pairs that contributed most to the score,
+        largest first (at most three), for models that score event types apart,
+        such as :class:`~recsys.models.cross_occurrence.CrossOccurrence`: for
+        example ``(("view", 42),)`` when viewing item 42 drove the pick. Empty for
+        the other models and for ``reason="popular"``.
     """
 
     item_id: Id
     score: float
     reason: Reason
     because: tuple[Id, ...] = ()
+    signals: tuple[tuple[str, Id], ...] = ()
 
     @property
     def fallback(self) -> bool:

@@ -13,6 +13,7 @@ import pytest
 
 from recsys import (
     EASE,
+    CrossOccurrence,
     DataValidationError,
     ImplicitALS,
     ImplicitBM25,
@@ -45,6 +46,8 @@ MODEL_FACTORIES: list[Callable[[], Recommender]] = [
     lambda: ImplicitBM25(n_neighbors=10),
     lambda: ImplicitTFIDF(n_neighbors=10),
     lambda: ImplicitALS(factors=8, iterations=5),
+    lambda: CrossOccurrence(n_neighbors=10),
+    lambda: CrossOccurrence(n_neighbors=5, min_llr=1.0, indicator_weights={"view": 0.5}),
 ]
 MODEL_IDS = [
     "knn-cosine",
@@ -61,6 +64,8 @@ MODEL_IDS = [
     "implicit-bm25",
     "implicit-tfidf",
     "implicit-als",
+    "cross-occurrence",
+    "cross-occurrence-weighted",
 ]
 #: Models fitted with the implicit package, a development dependency.
 NEEDS_IMPLICIT = {"implicit-cosine", "implicit-bm25", "implicit-tfidf", "implicit-als"}

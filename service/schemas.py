@@ -8,14 +8,30 @@ JSON type is rejected with 422.
 
 from __future__ import annotations
 
+import math
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    WithJsonSchema,
+)
 from pydantic_core import PydanticCustomError
 
 __all__ = [
     "N_DESCRIPTION",
     "BasketRequest",
+    "Event",
+    "EventsRequest",
+    "EventsResponse",
     "HealthResponse",
     "ItemId",
     "ReadyResponse",
@@ -112,7 +128,13 @@ class UserRecommendationsResponse(RecommendationsResponse):
 
     user_id: str = Field(description="The user id as given in the path.")
     known_user: bool = Field(
-        description="Whether the model knows the user; when false, the list is the popular fallback."
+        description="Whether the model was fitted on the user's history; when false and recent_events "
+        "is 0, the list is the popular fallback."
+    )
+    recent_events: int = Field(
+        default=0,
+        description="Stored events of the user, received since the model was fitted, that were added "
+        "to the history; events of items or event types the model does not know are not counted.",
     )
 
 
@@ -164,4 +186,121 @@ class ReloadResponse(BaseModel):
     )
     loaded_at: str
     reloads: int = Field(description="Successful reloads since the process started, this one included.")
+    request_id: str
+
+
+# Times that pandas, and so model training, can hold (datetime64[ns]).
+_MIN_EVENT_TIME = datetime(1677, 9, 22, tzinfo=UTC)
+_MAX_EVENT_TIME = datetime(2262, 4, 11, tzinfo=UTC)
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _check_stored_id(value: int | str) -> int | str:
+    if isinstance(value, str) and not value.strip():
+        raise PydanticCustomError("id_blank", "an id must not be empty or only whitespace")
+    if isinstance(value, int) and not _INT64_MIN <= value <= _INT64_MAX:
+        raise PydanticCustomError(
+            "id_range", "an integer id must fit in 64 bits; send a larger id as a string"
+        )
+    return value
+
+
+def _parse_timestamp(value: Any) -> datetime:
+    if not isinstance(value, str):
+        kind = _JSON_TYPE_NAMES.get(type(value), "an integer" if isinstance(value, int) else "a number")
+        raise PydanticCustomError(
+            "timestamp_type",
+            "a timestamp must be an ISO 8601 string with a time zone, such as "
+            "2026-12-05T10:00:00Z, not {kind}",
+            {"kind": kind},
+        )
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise PydanticCustomError(
+            "timestamp_format",
+            "a timestamp must be an ISO 8601 time with a time zone, such as 2026-12-05T10:00:00Z",
+        ) from None
+    if parsed.tzinfo is None:
+        raise PydanticCustomError(
+            "timestamp_zone", "a timestamp must name its time zone, such as Z or +01:00"
+        )
+    if not _MIN_EVENT_TIME <= parsed <= _MAX_EVENT_TIME:
+        raise PydanticCustomError(
+            "timestamp_range", "a timestamp must lie between 1677-09-22 and 2262-04-11 (UTC)"
+        )
+    return parsed
+
+
+def _check_weight(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        kind = _JSON_TYPE_NAMES.get(
+            type(value), "a string" if isinstance(value, str) else type(value).__name__
+        )
+        raise PydanticCustomError("weight_type", "a weight must be a number, not {kind}", {"kind": kind})
+    weight = float(value)
+    if not math.isfinite(weight) or weight < 0:
+        raise PydanticCustomError("weight_range", "a weight must be a finite number >= 0")
+    return weight
+
+
+#: An id stored with an event: an int or a non-blank str that keeps its JSON type.
+StoredId = Annotated[StrictInt | StrictStr, BeforeValidator(_check_id_type), AfterValidator(_check_stored_id)]
+Timestamp = Annotated[
+    datetime,
+    PlainValidator(_parse_timestamp),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+Weight = Annotated[float, PlainValidator(_check_weight), WithJsonSchema({"type": "number", "minimum": 0})]
+
+
+class Event(BaseModel):
+    """One event of ``POST /v1/events``: a user viewed, carted or bought an item."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event_id: StoredId | None = Field(
+        default=None,
+        description="The client's id of the event, such as a UUID. A repeated event_id with the "
+        "same content is counted as a duplicate and stored once; with other content the batch "
+        "is rejected with 409. Without it the event is stored every time it is sent.",
+    )
+    user_id: StoredId = Field(description='The user; 1 and "1" are different users when stored.')
+    item_id: StoredId = Field(description="The item.")
+    event: StrictStr = Field(
+        description="The event type; one the served model was fitted with, by default view, cart "
+        "or purchase.",
+        examples=["purchase"],
+    )
+    timestamp: Timestamp | None = Field(
+        default=None,
+        description="When the event happened, ISO 8601 with a time zone; defaults to when the "
+        "server received it. Fractions below a microsecond are dropped.",
+        examples=["2026-12-05T10:00:00Z"],
+    )
+    weight: Weight | None = Field(
+        default=None, description="Multiplier of the event type's weight, a finite number >= 0; default 1."
+    )
+
+
+class EventsRequest(BaseModel):
+    """Body of ``POST /v1/events``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[Event] = Field(
+        min_length=1,
+        description="The batch, stored as a whole or not at all. At most RECSYS_MAX_EVENTS events "
+        "(default 1000), ids at most RECSYS_MAX_ID_LENGTH characters (default 256).",
+    )
+
+
+class EventsResponse(BaseModel):
+    """Body of a successful ``POST /v1/events``."""
+
+    accepted: int = Field(description="Events stored by this request.")
+    duplicates: int = Field(
+        description="Events whose event_id was already stored with the same content, or repeated "
+        "earlier in the batch; they were not stored again."
+    )
     request_id: str

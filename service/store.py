@@ -56,6 +56,7 @@ from tqdm.auto import tqdm
 from recsys import Recommender
 from recsys.data import Id
 from recsys.exceptions import DataValidationError, RecsysError
+from service.config import Settings
 
 __all__ = [
     "AddResult",
@@ -65,6 +66,7 @@ __all__ = [
     "default_database_url",
     "events_table",
     "metadata",
+    "open_event_store",
     "read_recent_history",
 ]
 
@@ -400,6 +402,28 @@ class EventStore:
                 "weight": np.array(weights, dtype=np.float64),
             }
         )
+
+
+def open_event_store(settings: Settings) -> EventStore:
+    """Open the store of ``settings.database_url``, or the default SQLite file, and create its tables.
+
+    Raises
+    ------
+    DataValidationError
+        If the URL is malformed or names an unsupported database.
+    sqlalchemy.exc.SQLAlchemyError
+        If the database cannot be reached or its tables cannot be created.
+    """
+    url = settings.database_url or default_database_url(settings.model_dir)
+    try:
+        store = EventStore(url)
+        store.create_tables()
+    except Exception as error:
+        shown = make_url(url).render_as_string(hide_password=True) if "://" in url else "(malformed URL)"
+        logger.error("startup failed: cannot open the event store %s: %s", shown, error)
+        raise
+    logger.info("storing events in %s", store.url.render_as_string(hide_password=True))
+    return store
 
 
 def read_recent_history(store: EventStore, model: Recommender, user_id: Id) -> pd.DataFrame | None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+import pandas as pd
+from fastapi import APIRouter, Depends, Path, Query, Request
+from sqlalchemy.exc import SQLAlchemyError
 
+from recsys import Recommender
 from service.deps import (
     RequestIdDep,
     ServingDep,
@@ -17,8 +21,11 @@ from service.limits import check_limits
 from service.responses import recommended_items
 from service.schemas import N_DESCRIPTION, BasketRequest, RecommendationsResponse, UserRecommendationsResponse
 from service.security import require_read_key
+from service.store import EventStore, read_recent_history
 
 __all__ = ["router"]
+
+logger = logging.getLogger("recsys.service")
 
 router = APIRouter(
     prefix="/v1",
@@ -40,6 +47,7 @@ def read_user_recommendations(
             "At most RECSYS_MAX_ID_LENGTH characters (default 256)."
         ),
     ],
+    request: Request,
     serving: ServingDep,
     settings: SettingsDep,
     request_id: RequestIdDep,
@@ -49,20 +57,30 @@ def read_user_recommendations(
     ] = None,
     backfill: Annotated[bool, Query(description="Fill the list up to n with popular items.")] = False,
     strict: Annotated[
-        bool, Query(description="Return 404 for an unknown user instead of the fallback.")
+        bool,
+        Query(
+            description="Return 404 for a user with neither a fitted history nor stored events "
+            "since the fit, instead of the fallback."
+        ),
     ] = False,
 ) -> UserRecommendationsResponse:
-    """Recommend items for a user from the history the model was fitted on."""
+    """Recommend items for a user from the fitted history plus the events stored since the fit.
+
+    Events posted with ``POST /v1/events`` count from the next request on, without retraining.
+    """
     n = check_limits(settings, "query", n=n, lists={"exclude": exclude}, path_ids={"user_id": user_id})
     model = serving.model
-    result = model.recommend(user_id, n, exclude=exclude, backfill=backfill, strict=strict)
+    recent = _read_recent_history(request, model, user_id, request_id)
+    result = model.recommend(user_id, n, exclude=exclude, backfill=backfill, strict=strict, recent=recent)
     known_user = bool(result.known_user)
+    recent_events = 0 if recent is None else len(recent)
     return UserRecommendationsResponse(
         user_id=user_id,
         known_user=known_user,
+        recent_events=recent_events,
         items=recommended_items(model, result),
-        # An unknown user always gets the popular fallback, even when it is empty (n=0).
-        fallback=result.fallback or not known_user,
+        # A user with no history at all gets the popular fallback, even when it is empty (n=0).
+        fallback=any(item.fallback for item in result.items) or (not known_user and recent_events == 0),
         unknown_items=list(result.unknown_items),
         model_version=model.version_,
         request_id=request_id,
@@ -96,3 +114,26 @@ def create_basket_recommendations(
         model_version=model.version_,
         request_id=request_id,
     )
+
+
+def _read_recent_history(
+    request: Request, model: Recommender, user_id: str, request_id: str
+) -> pd.DataFrame | None:
+    """Read the user's stored events since the fit; None when there are none or the store fails.
+
+    A failing store costs the request its recent events, not its answer, so the
+    error is logged and the fitted history alone is used.
+    """
+    store: EventStore | None = getattr(request.app.state, "store", None)
+    if store is None:
+        return None
+    try:
+        return read_recent_history(store, model, user_id)
+    except SQLAlchemyError as error:
+        logger.warning(
+            "recommending without recent events: reading the event store failed (request_id=%s): %s: %s",
+            request_id,
+            type(error).__name__,
+            getattr(error, "orig", None) or error.code,
+        )
+        return None

@@ -119,6 +119,7 @@ async def test_openapi_lists_handlers(client: httpx.AsyncClient) -> None:
         "/readyz",
         "/metrics",
         "/v1/admin/reload",
+        "/v1/events",
     }
     operation = paths["/v1/items/{item_id}/similar"]["get"]
     assert operation["operationId"].startswith("read_similar_items")

@@ -1,0 +1,361 @@
+"""POST /v1/events and the real-time history of GET /v1/users/{user_id}/recommendations."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from service.config import Settings
+from service.main import create_app
+from service.store import EventStore
+from tests.service.conftest import running_app
+from tests.service.postgres import DATABASE_KINDS, temporary_database
+from tests.service.sample_data import TOKYO_CUP, USER_1
+
+pytestmark = pytest.mark.anyio
+
+API_KEY = "events-test-key"
+KEY = {"X-API-Key": API_KEY}
+
+
+@pytest.fixture(params=DATABASE_KINDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database on each kind."""
+    with temporary_database(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def events_app(retail_model_dir: Path, database_url: str) -> FastAPI:
+    """The retail model's app with its own store and one API key."""
+    settings = Settings(
+        model_dir=retail_model_dir, database_url=database_url, api_keys=[API_KEY], max_events=5
+    )
+    return create_app(settings)
+
+
+@pytest.fixture
+async def events_client(events_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with running_app(events_app) as http:
+        yield http
+
+
+def stored_count(app: FastAPI) -> int:
+    store: EventStore = app.state.store
+    return store.count_events()
+
+
+async def test_post_events_stores_batch(events_client: httpx.AsyncClient, events_app: FastAPI) -> None:
+    response = await events_client.post(
+        "/v1/events",
+        json={
+            "events": [
+                {"event_id": "e1", "user_id": USER_1, "item_id": TOKYO_CUP, "event": "view"},
+                {"user_id": 7, "item_id": 1, "event": "purchase", "timestamp": "2026-12-05T10:00:00+09:00"},
+            ]
+        },
+        headers=KEY,
+    )
+
+    assert response.status_code == 201
+    body = response.json()
+    assert body == {"accepted": 2, "duplicates": 0, "request_id": response.headers["X-Request-ID"]}
+    events = events_app.state.store.read_events()
+    assert events["user_id"].tolist() == [USER_1, "7"]
+    assert events["item_id"].tolist() == [TOKYO_CUP, "1"]
+
+
+async def test_post_events_keeps_id_types(events_client: httpx.AsyncClient, events_app: FastAPI) -> None:
+    batch = [{"user_id": "u", "item_id": item_id, "event": "view"} for item_id in (1, "1", " 商品 ")]
+    await events_client.post("/v1/events", json={"events": batch}, headers=KEY)
+
+    store: EventStore = events_app.state.store
+    recent = store.read_user_events("u", store.read_events()["timestamp"].min().to_pydatetime())
+
+    assert recent["item_id"].tolist() == [1, "1", " 商品 "]
+
+
+async def test_retry_counts_duplicates(events_client: httpx.AsyncClient, events_app: FastAPI) -> None:
+    batch = {
+        "events": [
+            {"event_id": "a", "user_id": "u", "item_id": "mug", "event": "cart", "weight": 2},
+            {"event_id": "b", "user_id": "u", "item_id": "tea", "event": "view"},
+        ]
+    }
+    first = await events_client.post("/v1/events", json=batch, headers=KEY)
+
+    retry = await events_client.post("/v1/events", json=batch, headers=KEY)
+
+    assert first.status_code == 201
+    assert retry.status_code == 200
+    assert retry.json()["accepted"] == 0
+    assert retry.json()["duplicates"] == 2
+    assert stored_count(events_app) == 2
+
+
+async def test_conflicting_event_id_is_409(events_client: httpx.AsyncClient, events_app: FastAPI) -> None:
+    await events_client.post(
+        "/v1/events",
+        json={"events": [{"event_id": "order-9", "user_id": "u", "item_id": "mug", "event": "purchase"}]},
+        headers=KEY,
+    )
+
+    response = await events_client.post(
+        "/v1/events",
+        json={
+            "events": [
+                {"event_id": "new", "user_id": "u", "item_id": "tea", "event": "view"},
+                {"event_id": "order-9", "user_id": "u", "item_id": "tea", "event": "purchase"},
+            ]
+        },
+        headers=KEY,
+    )
+
+    assert response.status_code == 409
+    assert (
+        "event_id 'order-9' (events[1]) is already stored with different content" in response.json()["detail"]
+    )
+    assert response.json()["request_id"]
+    assert stored_count(events_app) == 1
+
+
+def event(**fields: Any) -> dict[str, Any]:
+    """A valid event with ``fields`` replaced; a field set to ... is left out."""
+    base: dict[str, Any] = {"user_id": "u", "item_id": "mug", "event": "view"}
+    base.update(fields)
+    return {name: value for name, value in base.items() if value is not ...}
+
+
+@pytest.mark.parametrize(
+    ("bad", "field", "value", "message"),
+    [
+        (event(event="click"), "events[1].event", "click", "must be an event type of the served model"),
+        (event(user_id=""), "events[1].user_id", "", "must not be empty or only whitespace"),
+        (event(item_id="  \t"), "events[1].item_id", "  \t", "must not be empty or only whitespace"),
+        (event(user_id=1.5), "events[1].user_id", 1.5, "must be an integer or a string, not a number"),
+        (event(item_id=True), "events[1].item_id", True, "not a boolean"),
+        (event(user_id=None), "events[1].user_id", None, "not null"),
+        (event(item_id=2**64), "events[1].item_id", 2**64, "must fit in 64 bits"),
+        (event(event_id=[1]), "events[1].event_id", "[1]", "not an array"),
+        (event(weight=-1), "events[1].weight", -1, "finite number >= 0"),
+        (event(weight="2"), "events[1].weight", "2", "must be a number, not a string"),
+        (event(timestamp="2026-12-05T10:00:00"), "events[1].timestamp", "2026-12-05T10:00:00", "time zone"),
+        (event(timestamp="yesterday"), "events[1].timestamp", "yesterday", "ISO 8601"),
+        (event(timestamp=1764928800), "events[1].timestamp", 1764928800, "not an integer"),
+        (event(timestamp="1500-01-01T00:00:00Z"), "events[1].timestamp", "1500-01-01T00:00:00Z", "between"),
+        (event(user_id="x" * 300), "events[1].user_id", "x" * 97 + "...", "at most 256 characters"),
+        (event(colour="red"), "events[1].colour", "red", "extra inputs are not permitted"),
+        (event(user_id=...), "events[1].user_id", None, "is required"),
+    ],
+)
+async def test_invalid_event_rejects_batch(
+    events_client: httpx.AsyncClient,
+    events_app: FastAPI,
+    bad: dict[str, Any],
+    field: str,
+    value: Any,
+    message: str,
+) -> None:
+    response = await events_client.post("/v1/events", json={"events": [event(), bad]}, headers=KEY)
+
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert error["field"] == field
+    assert error["value"] == value
+    assert message in error["message"]
+    assert stored_count(events_app) == 0
+
+
+async def test_infinite_weight_is_422(events_client: httpx.AsyncClient) -> None:
+    body = b'{"events": [{"user_id": "u", "item_id": "mug", "event": "view", "weight": 1e400}]}'
+
+    response = await events_client.post(
+        "/v1/events", content=body, headers={**KEY, "Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert error["field"] == "events[0].weight"
+    assert error["value"] == "Infinity"
+
+
+async def test_every_bad_event_is_listed(events_client: httpx.AsyncClient) -> None:
+    batch = [event(item_id=""), event(), event(weight=-2, user_id=None)]
+
+    response = await events_client.post("/v1/events", json={"events": batch}, headers=KEY)
+
+    assert response.status_code == 422
+    fields = sorted(error["field"] for error in response.json()["errors"])
+    assert fields == ["events[0].item_id", "events[2].user_id", "events[2].weight"]
+
+
+async def test_every_unknown_type_and_long_id_is_listed(events_client: httpx.AsyncClient) -> None:
+    # Event types and id lengths are checked once the batch matches the schema.
+    batch = [event(event="click"), event(), event(event="like", event_id="e" * 257)]
+
+    response = await events_client.post("/v1/events", json={"events": batch}, headers=KEY)
+
+    assert response.status_code == 422
+    fields = [error["field"] for error in response.json()["errors"]]
+    assert fields == ["events[0].event", "events[2].event_id", "events[2].event"]
+    assert "cart, purchase, view" in response.json()["errors"][0]["message"]
+
+
+async def test_batch_above_max_events_is_422(events_client: httpx.AsyncClient) -> None:
+    response = await events_client.post("/v1/events", json={"events": [event()] * 6}, headers=KEY)
+
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert error["field"] == "events"
+    assert error["value"] == 6
+    assert "at most 5 events (the server's RECSYS_MAX_EVENTS)" in error["message"]
+
+
+async def test_empty_batch_is_422(events_client: httpx.AsyncClient) -> None:
+    response = await events_client.post("/v1/events", json={"events": []}, headers=KEY)
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "events"
+
+
+async def test_events_need_api_key(events_client: httpx.AsyncClient, events_app: FastAPI) -> None:
+    missing = await events_client.post("/v1/events", json={"events": [event()]})
+    wrong = await events_client.post("/v1/events", json={"events": [event()]}, headers={"X-API-Key": "nope"})
+
+    assert missing.status_code == 401
+    assert wrong.status_code == 401
+    assert stored_count(events_app) == 0
+
+
+async def test_events_disabled_without_keys(retail_model_dir: Path, tmp_path: Path) -> None:
+    settings = Settings(model_dir=retail_model_dir, database_url=f"sqlite:///{tmp_path / 'e.sqlite3'}")
+    async with running_app(create_app(settings)) as http:
+        response = await http.post("/v1/events", json={"events": [event()]}, headers=KEY)
+
+    assert response.status_code == 403
+    assert "RECSYS_API_KEYS" in response.json()["detail"]
+
+
+async def test_events_need_json_body(events_client: httpx.AsyncClient) -> None:
+    response = await events_client.post(
+        "/v1/events", content=b'{"events": []}', headers={**KEY, "Content-Type": "text/plain"}
+    )
+
+    assert response.status_code == 415
+
+
+async def test_events_count_in_metrics(events_client: httpx.AsyncClient, events_app: FastAPI) -> None:
+    registry = events_app.state.metrics.registry
+    before = registry.get_sample_value("recsys_events_ingested_total") or 0.0
+    batch = {"events": [event(event_id="m1"), event(event_id="m2")]}
+
+    await events_client.post("/v1/events", json=batch, headers=KEY)
+    await events_client.post("/v1/events", json=batch, headers=KEY)
+
+    assert registry.get_sample_value("recsys_events_ingested_total") == before + 2
+
+
+async def recommended(http: httpx.AsyncClient, path: str) -> dict[str, Any]:
+    response = await http.get(path)
+    assert response.status_code == 200
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_posted_event_changes_known_user_list(events_client: httpx.AsyncClient) -> None:
+    path = f"/v1/users/{USER_1}/recommendations"
+    before = await recommended(events_client, path)
+
+    await events_client.post(
+        "/v1/events", json={"events": [event(user_id=USER_1, item_id="zzz", event="purchase")]}, headers=KEY
+    )
+    after = await recommended(events_client, path)
+
+    assert [item["item_id"] for item in before["items"]] == ["tea"]
+    assert before["recent_events"] == 0
+    # zzz was bought with bag/red only (cosine 1), so bag/red joins the list; zzz itself is seen.
+    assert [item["item_id"] for item in after["items"]] == ["tea", "bag/red"]
+    assert after["items"][1]["because"] == ["zzz"]
+    assert after["known_user"] is True
+    assert after["recent_events"] == 1
+    assert after["unknown_items"] == []
+
+
+async def test_posted_event_serves_unknown_user(events_client: httpx.AsyncClient) -> None:
+    path = "/v1/users/new%20shopper/recommendations?strict=true"
+    before = await events_client.get(path)
+
+    await events_client.post(
+        "/v1/events",
+        json={
+            "events": [
+                event(user_id="new shopper", item_id="zzz", event="view"),
+                event(user_id="new shopper"),
+            ]
+        },
+        headers=KEY,
+    )
+    after = await recommended(events_client, path)
+
+    assert before.status_code == 404
+    assert after["known_user"] is False
+    assert after["fallback"] is False
+    assert after["recent_events"] == 2
+    assert [item["item_id"] for item in after["items"]] == ["bag/red", "tea", TOKYO_CUP]
+    assert {item["reason"] for item in after["items"]} == {"similar"}
+
+
+async def test_unknown_items_in_history_are_not_reported(events_client: httpx.AsyncClient) -> None:
+    await events_client.post(
+        "/v1/events", json={"events": [event(user_id="v", item_id="brand-new item")]}, headers=KEY
+    )
+
+    body = await recommended(events_client, "/v1/users/v/recommendations")
+
+    assert body["recent_events"] == 0
+    assert body["fallback"] is True
+    assert body["unknown_items"] == []
+
+
+async def test_int_model_matches_posted_int_user(numeric_model_dir: Path, database_url: str) -> None:
+    settings = Settings(model_dir=numeric_model_dir, database_url=database_url, api_keys=[API_KEY])
+    async with running_app(create_app(settings)) as http:
+        before = await recommended(http, "/v1/users/3/recommendations")
+        await http.post(
+            "/v1/events", json={"events": [{"user_id": 3, "item_id": 1001, "event": "purchase"}]}, headers=KEY
+        )
+        after = await recommended(http, "/v1/users/3/recommendations")
+
+    assert [item["item_id"] for item in before["items"]] == [1001, 1002]
+    assert [item["item_id"] for item in after["items"]] == [1002]
+    assert after["recent_events"] == 1
+
+
+async def test_failing_store_still_recommends(
+    retail_model_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings(model_dir=retail_model_dir, database_url=f"sqlite:///{tmp_path / 'e.sqlite3'}")
+    app = create_app(settings)
+    async with running_app(app) as http:
+        with app.state.store.engine.begin() as connection:
+            connection.execute(text("DROP TABLE events"))
+        with caplog.at_level(logging.WARNING, logger="recsys.service"):
+            body = await recommended(http, f"/v1/users/{USER_1}/recommendations")
+
+    assert [item["item_id"] for item in body["items"]] == ["tea"]
+    assert "recommending without recent events: reading the event store failed" in caplog.text
+
+
+async def test_store_opened_beside_model_by_default(retail_model_dir: Path) -> None:
+    async with running_app(create_app(Settings(model_dir=retail_model_dir))) as http:
+        response = await http.get("/readyz")
+
+    assert response.status_code == 200
+    assert (retail_model_dir.parent / "events.sqlite3").is_file()

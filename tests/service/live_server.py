@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -64,11 +64,14 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def live_server(model_dir: Path, log_path: Path) -> Iterator[str]:
-    """Serve ``model_dir`` in a uvicorn process; yield its base URL and stop it by PID on exit."""
+def live_server(model_dir: Path, log_path: Path, env: Mapping[str, str] | None = None) -> Iterator[str]:
+    """Serve ``model_dir`` in a uvicorn process; yield its base URL and stop it by PID on exit.
+
+    ``env`` adds environment variables of the server, such as ``RECSYS_API_KEYS``.
+    """
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "RECSYS_MODEL_DIR": str(model_dir)}
+    env = {**os.environ, **(env or {}), "RECSYS_MODEL_DIR": str(model_dir)}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-c", SERVER_CODE, str(port)],

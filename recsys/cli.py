@@ -53,6 +53,12 @@ def _parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="fit a model on events and save it to a directory")
     train.add_argument("--events", type=Path, help="events file (.csv, .csv.gz or .parquet)")
     train.add_argument(
+        "--from-store",
+        metavar="URL",
+        help="train on every event in the service's event store instead of --events; a SQLAlchemy "
+        "URL such as sqlite:///models/events.sqlite3 or postgresql+psycopg://user:password@host/db",
+    )
+    train.add_argument(
         "--format",
         choices=FORMATS,
         default="events",
@@ -240,6 +246,13 @@ def _parse_event_weights(pairs: list[str] | None) -> dict[str, float] | None:
 def _load_events(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     from recsys import datasets
 
+    store_url = getattr(args, "from_store", None)
+    if store_url is not None:
+        if args.events is not None or args.format != "events":
+            raise DataValidationError("--from-store replaces --events and --format; give only one source")
+        items_path = getattr(args, "items", None)
+        items = None if items_path is None else read_table(items_path, "item metadata")
+        return _read_store_events(store_url, show_progress=not args.quiet), items
     if args.format == "online-retail":
         return datasets.load_online_retail(args.events)
     if args.events is None:
@@ -249,6 +262,37 @@ def _load_events(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame |
     items_path = getattr(args, "items", None)
     items = None if items_path is None else read_table(items_path, "item metadata")
     return read_events(args.events), items
+
+
+def _read_store_events(url: str, *, show_progress: bool) -> pd.DataFrame:
+    """Read every event of the service's event store at ``url``."""
+    try:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+        from service.store import EventStore
+    except ImportError as error:
+        raise DataValidationError(
+            f"--from-store needs the 'service' extra; run pip install 'recsys[service]' ({error})"
+        ) from error
+    try:
+        parsed = make_url(url)
+    except ArgumentError as error:
+        raise DataValidationError(f"--from-store must be a SQLAlchemy URL; {error}") from error
+    shown = parsed.render_as_string(hide_password=True)
+    # Opening a missing SQLite file would create an empty one.
+    if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").is_file():
+        raise DataValidationError(
+            f"event store file not found: {parsed.database!r} (from --from-store {shown})"
+        )
+    try:
+        with EventStore(url) as store:
+            events = store.read_events(show_progress=show_progress)
+    except SQLAlchemyError as error:
+        reason = getattr(error, "orig", None) or error
+        raise DataValidationError(f"cannot read the events of the store {shown}: {reason}") from error
+    logger.info("read %s events from the store %s", f"{len(events):,}", shown)
+    return events
 
 
 def _train(args: argparse.Namespace) -> int:

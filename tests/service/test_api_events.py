@@ -12,6 +12,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
+import recsys
+from recsys.cli import main as cli_main
 from service.config import Settings
 from service.main import create_app
 from service.store import EventStore
@@ -359,3 +361,49 @@ async def test_store_opened_beside_model_by_default(retail_model_dir: Path) -> N
 
     assert response.status_code == 200
     assert (retail_model_dir.parent / "events.sqlite3").is_file()
+
+
+async def test_train_from_store_end_to_end(retail_model_dir: Path, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store' / 'events.sqlite3'}"
+    settings = Settings(model_dir=retail_model_dir, database_url=url, api_keys=[API_KEY])
+    baskets = {"a": ["mug", TOKYO_CUP], "b": ["mug", TOKYO_CUP], "c": ["tea", "zzz"], 7: ["tea"]}
+    batch = [
+        {"user_id": user, "item_id": item, "event": "purchase"}
+        for user, items in baskets.items()
+        for item in items
+    ]
+    async with running_app(create_app(settings)) as http:
+        response = await http.post("/v1/events", json={"events": batch}, headers=KEY)
+    assert response.status_code == 201
+
+    status = cli_main(
+        ["-q", "train", "--from-store", url, "--out", str(tmp_path / "model"), "--event-weight", "purchase=2"]
+    )
+
+    assert status == 0
+    model = recsys.load(tmp_path / "model")
+    assert model.data_params_["event_weights"] == {"purchase": 2.0}
+    assert model.n_events_ == 7
+    # The int user 7 is read as "7", because the other user ids are strings.
+    assert sorted(model.user_ids_.ids.tolist()) == ["7", "a", "b", "c"]
+    assert model.similar_items("mug", 1).item_ids == [TOKYO_CUP]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--from-store", "sqlite:///{tmp}/missing.sqlite3"], "event store file not found"),
+        (["--from-store", "sqlite:///{tmp}/e.sqlite3", "--events", "x.csv"], "give only one source"),
+        (["--from-store", "nonsense"], "must be a SQLAlchemy URL"),
+    ],
+)
+def test_train_from_store_bad_source_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    args = [part.replace("{tmp}", str(tmp_path)) for part in extra]
+
+    status = cli_main(["-q", "train", *args, "--out", str(tmp_path / "model")])
+
+    assert status == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "missing.sqlite3").exists()

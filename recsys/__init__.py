@@ -4,6 +4,7 @@ The public API is listed in ``__all__``; everything else may change without noti
 """
 
 from recsys._version import __version__
+from recsys.catalog import Catalog
 from recsys.data import DEFAULT_EVENT_WEIGHTS, IdMap, Interactions, read_events, validate_events
 from recsys.exceptions import (
     DataValidationError,
@@ -29,12 +30,15 @@ from recsys.models import (
 )
 from recsys.persistence import load_model as load
 from recsys.results import Recommendation, Recommendations
+from recsys.rules import Boost, Range, Rules
 from recsys.similarity import SIMILARITIES, item_similarity
 
 __all__ = [
     "DEFAULT_EVENT_WEIGHTS",
     "EASE",
     "SIMILARITIES",
+    "Boost",
+    "Catalog",
     "CrossOccurrence",
     "DataValidationError",
     "IdMap",
@@ -48,11 +52,13 @@ __all__ = [
     "MostPopular",
     "NotFittedError",
     "RP3Beta",
+    "Range",
     "Recommendation",
     "Recommendations",
     "Recommender",
     "RecsysError",
     "RecsysWarning",
+    "Rules",
     "UnknownIdError",
     "UnknownItemError",
     "UnknownUserError",

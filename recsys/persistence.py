@@ -6,6 +6,9 @@ Layout of a model directory::
                            fitted-at, and the dtype, shape and SHA-256 of every file
     <name>.npy             one array each, loadable memory-mapped
     item_metadata.json     item attributes by position (only when the model has them)
+    catalog_*.npy          the item catalogue's ids and typed attribute columns,
+                           described under "catalog" in the manifest (only when the
+                           model has a catalogue; see :mod:`recsys.catalog`)
 
 String ids are stored as one UTF-8 byte array plus int64 offsets, so any Unicode id
 round-trips exactly. Loading checks the format version and every checksum before
@@ -33,6 +36,7 @@ import scipy.sparse as sp
 
 from recsys._ids import IdMap
 from recsys._version import __version__
+from recsys.catalog import Catalog, catalog_from_metadata
 from recsys.exceptions import DataValidationError, ModelFormatError
 
 if TYPE_CHECKING:
@@ -42,8 +46,11 @@ __all__ = ["FORMAT_VERSION", "content_version", "load_model", "read_manifest", "
 
 logger = logging.getLogger(__name__)
 
-#: Version of the directory layout this recsys writes; it reads this one only.
-FORMAT_VERSION = 1
+#: Version of the directory layout this recsys writes. Version 2 added the item
+#: catalogue and ItemKNN's ``similarity_support``; version 1 directories lack both
+#: and are still read.
+FORMAT_VERSION = 2
+_OLDEST_READABLE_VERSION = 1
 FORMAT_NAME = "recsys-model"
 MANIFEST = "manifest.json"
 METADATA = "item_metadata.json"
@@ -200,6 +207,9 @@ def save_model(model: Recommender, path: str | PathLike[str]) -> Path:
             },
             "files": files,
         }
+        catalog = getattr(model, "catalog_", None)
+        if catalog is not None:
+            manifest["catalog"] = catalog.to_arrays()[1]
         text = json.dumps(manifest, indent=2, ensure_ascii=False, default=_json_default)
         (staging / MANIFEST).write_text(text + "\n", encoding="utf-8")
         _swap_into_place(staging, target)
@@ -219,6 +229,16 @@ def _write_files(model: Recommender, directory: Path) -> dict[str, dict[str, Any
         file = directory / f"{name}.npy"
         np.save(file, array, allow_pickle=False)
         files[file.name] = {"dtype": str(array.dtype), "shape": list(array.shape), "sha256": _sha256(file)}
+    catalog = getattr(model, "catalog_", None)
+    if catalog is not None:
+        for name, array in catalog.to_arrays()[0].items():
+            file = directory / f"{name}.npy"
+            np.save(file, np.ascontiguousarray(array), allow_pickle=False)
+            files[file.name] = {
+                "dtype": str(array.dtype),
+                "shape": list(array.shape),
+                "sha256": _sha256(file),
+            }
     metadata = _metadata_json(model)
     if metadata is not None:
         (directory / METADATA).write_bytes(metadata)
@@ -283,10 +303,11 @@ def read_manifest(path: str | PathLike[str]) -> dict[str, Any]:
             f"recsys ({manifest.get('recsys_version', 'unknown')}); this recsys {__version__} reads "
             f"format version {FORMAT_VERSION}. Upgrade recsys or retrain the model"
         )
-    if version < FORMAT_VERSION:
+    if version < _OLDEST_READABLE_VERSION:
         raise ModelFormatError(
             f"model directory {str(directory)!r} has format version {version}; this recsys "
-            f"{__version__} reads format version {FORMAT_VERSION}. Retrain the model"
+            f"{__version__} reads format version {FORMAT_VERSION} (and {_OLDEST_READABLE_VERSION}). "
+            f"Retrain the model"
         )
     for key in (
         "model_class",
@@ -404,6 +425,7 @@ def _restore(
         model.data_params_ = dict(manifest["data_params"])
         model.n_events_ = int(manifest.get("counts", {}).get("events", 0))
         model.item_metadata_ = _metadata_frame(arrays.get(METADATA), n_items)
+        model.catalog_ = _restore_catalog(manifest, arrays, model)
         model._restore_model_arrays(arrays)
         model._set_popular_order()
     except (KeyError, ValueError) as error:
@@ -412,6 +434,25 @@ def _restore(
         ) from error
     model.fitted_at_ = manifest["fitted_at"]
     model.version_ = manifest["version"]
+
+
+def _restore_catalog(
+    manifest: Mapping[str, Any], arrays: Mapping[str, Any], model: Recommender
+) -> Catalog | None:
+    """Read the saved catalogue; a format 1 directory gets one built from its item metadata."""
+    description = manifest.get("catalog")
+    if description is not None:
+        return Catalog.from_arrays(arrays, description)
+    if manifest["format_version"] >= 2 or model.item_metadata_ is None:
+        return None
+    try:
+        return catalog_from_metadata(model.item_metadata_, model.item_ids_)
+    except DataValidationError as error:
+        logger.warning(
+            "the item metadata of this format 1 model is no valid catalogue, so rules cannot use it: %s",
+            error,
+        )
+        return None
 
 
 def _metadata_frame(document: Mapping[str, Any] | None, n_items: int) -> pd.DataFrame | None:

@@ -69,11 +69,22 @@ class Recommendations(Sequence[Recommendation]):
         not know; they were ignored.
     known_user : bool or None
         For user requests: whether the model has the user's history. None otherwise.
+    short_of_evidence : bool
+        Whether fewer than the requested ``n`` items are backed by evidence (the
+        history, or the item's neighbours), after the rules. Popular items from the
+        fallback or backfill do not count, so this stays True when ``backfill``
+        filled the list.
+    below_min_support : int
+        Number of items that had evidence, but none from an item pair with at
+        least ``min_support`` co-buyers, so the gate left them out; 0 without
+        ``min_support``.
     """
 
     items: tuple[Recommendation, ...]
     unknown_items: tuple[Any, ...] = field(default=())
     known_user: bool | None = None
+    short_of_evidence: bool = False
+    below_min_support: int = 0
 
     @property
     def item_ids(self) -> list[Id]:

@@ -15,16 +15,28 @@ Unknown ids, one policy for every method
   :attr:`Recommendations.unknown_items`.
 - ``similar_items`` and ``explain`` of an unknown item raise
   :class:`~recsys.exceptions.UnknownItemError`.
+
+Catalogue, rules and evidence gates
+-----------------------------------
+A model may carry a :class:`~recsys.catalog.Catalog` of item attributes
+(:meth:`Recommender.set_catalog`, or the ``item_metadata`` of the interactions it
+was fitted on). ``recommend``, ``recommend_basket`` and ``similar_items`` then take
+per-request :class:`~recsys.rules.Rules` (include, exclude, boost, a cap per
+category) and always hide items outside their availability window. ``min_support``
+keeps only evidence from item pairs with at least that many co-buyers; it needs a
+model that stores those counts (``support_``, as :class:`~recsys.ItemKNN` does).
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
 import logging
 import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from os import PathLike
 from pathlib import Path
@@ -36,9 +48,11 @@ import scipy.sparse as sp
 
 from recsys import rules
 from recsys._ids import Id
+from recsys.catalog import Catalog, CatalogView, CompiledRules, catalog_from_metadata
 from recsys.data import Interactions
 from recsys.exceptions import DataValidationError, NotFittedError, UnknownItemError, UnknownUserError
 from recsys.results import Reason, Recommendation, Recommendations
+from recsys.rules import Rules
 
 __all__ = ["Recommender"]
 
@@ -46,6 +60,9 @@ logger = logging.getLogger(__name__)
 
 #: Number of history items named in ``Recommendation.because``.
 N_REASONS = 3
+
+#: Gated neighbour tables kept per model, one per ``min_support`` value asked for.
+_MAX_GATED_TABLES = 8
 
 _DATA_PARAMS = ("event_weights", "half_life_days", "count_repeats")
 
@@ -77,6 +94,9 @@ class Recommender(ABC):
         Column sums of ``user_items_``; drives the fallback and backfill.
     item_metadata_ : DataFrame or None
         Item attributes by position, for example ``description``.
+    catalog_ : Catalog or None
+        Typed item attributes that per-request rules read: built from the fitted
+        ``item_metadata`` or set with :meth:`set_catalog`.
     data_params_ : dict
         Event weights, half-life, reference time and repeat rule the data was
         weighted with.
@@ -190,6 +210,11 @@ class Recommender(ABC):
         self.seen_events_ = _seen_event_bits(interactions)
         self.popularity_ = np.asarray(interactions.user_items.sum(axis=0), dtype=np.float64).ravel()
         self.item_metadata_ = interactions.item_metadata
+        self.catalog_ = (
+            None
+            if interactions.item_metadata is None
+            else catalog_from_metadata(interactions.item_metadata, interactions.item_ids)
+        )
         self.data_params_ = {
             "event_weights": dict(interactions.event_weights),
             "half_life_days": interactions.half_life_days,
@@ -259,6 +284,8 @@ class Recommender(ABC):
         backfill: bool = False,
         strict: bool = False,
         recent: Mapping[Id, float] | pd.DataFrame | None = None,
+        rules: Rules | Mapping[str, Any] | None = None,
+        min_support: int | None = None,
     ) -> Recommendations:
         """Recommend items for a user from the history seen at fit time plus recent events.
 
@@ -290,14 +317,29 @@ class Recommender(ABC):
             mapping's only when ``exclude_seen`` is True. Unknown item ids are
             ignored and reported. An unknown user with recent events gets
             recommendations from them instead of the fallback.
+        rules : Rules or mapping, optional
+            Per-request business rules over the catalogue's attributes (see
+            :class:`~recsys.rules.Rules`); they apply to the popular fallback and
+            backfill too. Items outside their availability window are hidden
+            whether or not rules are given.
+        min_support : int, optional
+            Use only item pairs with at least this many co-buyers as evidence.
+            Items left without evidence are counted in
+            ``Recommendations.below_min_support``; they are not replaced by popular
+            items unless ``backfill`` is set. Raises
+            :class:`~recsys.exceptions.DataValidationError` for a model that stores
+            no co-buyer counts.
 
         Returns
         -------
         Recommendations
-            ``known_user`` is True when the model has the user's fitted history.
+            ``known_user`` is True when the model has the user's fitted history;
+            ``short_of_evidence`` tells whether fewer than ``n`` items have evidence.
         """
         self._check_fitted()
         n = _check_n(n)
+        compiled = self._compile_rules(rules)
+        scorer = self._with_min_support(min_support)
         seen_mask = self._seen_mask_bits(exclude_seen)
         exclude_idx, allow_idx, unknown = self._filter_positions(exclude, allow)
         recent_items, recent_weights, recent_seen = self._recent_history(recent, seen_mask, unknown)
@@ -309,9 +351,14 @@ class Recommender(ABC):
         elif len(recent_items) == 0:
             if strict:
                 raise UnknownUserError(user_id, "pass strict=False to get the popular fallback")
-            blocked = rules.blocked_mask(len(self.item_ids_), excluded=exclude_idx, allowed=allow_idx)
-            fill = rules.backfill(np.empty(0, dtype=np.int64), self._popular_order, blocked, n)
-            return Recommendations(self._popular_items(fill), tuple(unknown), known_user=False)
+            blocked = _blocked(len(self.item_ids_), exclude_idx, allow_idx, compiled)
+            fill = self._backfill(np.empty(0, dtype=np.int64), blocked, n, compiled)
+            return Recommendations(
+                self._popular_items(fill, compiled),
+                tuple(unknown),
+                known_user=False,
+                short_of_evidence=n > 0,
+            )
         else:
             history = weights = seen = np.empty(0)
 
@@ -319,9 +366,16 @@ class Recommender(ABC):
             history, weights = _merge_histories(history, weights, recent_items, recent_weights)
         excluded = np.concatenate([seen, recent_seen, exclude_idx]).astype(np.int64)
         items = self._rank(
-            history.astype(np.int64), weights.astype(np.float64), excluded, allow_idx, n, backfill
+            history.astype(np.int64),
+            weights.astype(np.float64),
+            excluded,
+            allow_idx,
+            n,
+            backfill,
+            compiled=compiled,
+            scorer=scorer,
         )
-        return Recommendations(items, tuple(unknown), known_user=user >= 0)
+        return _result(items, tuple(unknown), n, user >= 0)
 
     def weigh_events(self, events: pd.DataFrame) -> dict[Id, float]:
         """Turn a user's events into item weights with the model's own event rules.
@@ -363,6 +417,8 @@ class Recommender(ABC):
         exclude: Iterable[Id] | None = None,
         allow: Iterable[Id] | None = None,
         backfill: bool = False,
+        rules: Rules | Mapping[str, Any] | None = None,
+        min_support: int | None = None,
     ) -> Recommendations:
         """Recommend items for a basket or an anonymous session, without refitting.
 
@@ -374,7 +430,7 @@ class Recommender(ABC):
             matrix of shape (1, n_items), in any format (CSR, CSC, COO, ...), is read
             as weights by item position. Basket items are never returned. Unknown
             ids are ignored and reported.
-        n, exclude, allow, backfill
+        n, exclude, allow, backfill, rules, min_support
             As in :meth:`recommend`. An empty (or wholly unknown) basket returns an
             empty list, or the popular items when ``backfill=True``.
 
@@ -384,11 +440,15 @@ class Recommender(ABC):
         """
         self._check_fitted()
         n = _check_n(n)
+        compiled = self._compile_rules(rules)
+        scorer = self._with_min_support(min_support)
         history, weights, unknown_basket = self._basket_positions(items)
         exclude_idx, allow_idx, unknown = self._filter_positions(exclude, allow)
         excluded = np.concatenate([history, exclude_idx])
-        ranked = self._rank(history, weights, excluded, allow_idx, n, backfill)
-        return Recommendations(ranked, tuple(unknown_basket + unknown))
+        ranked = self._rank(
+            history, weights, excluded, allow_idx, n, backfill, compiled=compiled, scorer=scorer
+        )
+        return _result(ranked, tuple(unknown_basket + unknown), n, None)
 
     def similar_items(
         self,
@@ -397,12 +457,17 @@ class Recommender(ABC):
         *,
         exclude: Iterable[Id] | None = None,
         allow: Iterable[Id] | None = None,
+        rules: Rules | Mapping[str, Any] | None = None,
+        min_support: int | None = None,
     ) -> Recommendations:
         """List the items most similar to ``item_id`` ("customers who bought this also bought").
 
         Returns at most ``n`` of the item's fitted neighbours, so never more than the
         model's ``n_neighbors``; a known item with no neighbours gives an empty list.
-        The item itself is never returned.
+        The item itself is never returned. ``rules`` and ``min_support`` work as in
+        :meth:`recommend`: boosts reorder the neighbours, the category cap picks
+        the next neighbour in place of one over the cap, and no popular items are
+        added.
 
         Raises
         ------
@@ -411,19 +476,26 @@ class Recommender(ABC):
         """
         self._check_fitted()
         n = _check_n(n)
+        compiled = self._compile_rules(rules)
+        scorer = self._with_min_support(min_support)
         item = self._item_position(item_id)
         exclude_idx, allow_idx, unknown = self._filter_positions(exclude, allow)
-        neighbors, scores = self._neighbors(item)
-        blocked = rules.blocked_mask(len(self.item_ids_), excluded=exclude_idx, allowed=allow_idx)
-        keep = ~blocked[neighbors]
-        neighbors, scores = neighbors[keep][:n], scores[keep][:n]
+        blocked = _blocked(len(self.item_ids_), exclude_idx, allow_idx, compiled)
+        neighbors, scores = scorer._neighbors(item)
+        below = 0
+        if scorer is not self:
+            ungated, _ = self._neighbors(item)
+            below = int((~blocked[ungated]).sum() - (~blocked[neighbors]).sum())
+        neighbors, scores = _pick_neighbors(neighbors, scores, blocked, n, compiled)
         reason = self._neighbor_reason
         because = (self.item_ids_.id_of(item),) if reason == "similar" else ()
         items = tuple(
             Recommendation(item_id, float(score), reason, because)
             for item_id, score in zip(self.item_ids_.ids_of(neighbors), scores, strict=True)
         )
-        return Recommendations(items, tuple(unknown))
+        return Recommendations(
+            items, tuple(unknown), short_of_evidence=len(items) < n, below_min_support=below
+        )
 
     def similar_items_batch(
         self, item_ids: Sequence[Id], n: int = 10, **options: Any
@@ -489,6 +561,89 @@ class Recommender(ABC):
             for position in positions
         ]
 
+    def set_catalog(self, catalog: Catalog | pd.DataFrame | str | PathLike[str] | None) -> Self:
+        """Attach a catalogue of item attributes, replacing the current one and the metadata.
+
+        Rules read the catalogue, and :meth:`get_item_metadata` returns its
+        attributes from now on. Catalogue items the model does not know are kept
+        (they are saved with the model) but never recommended; they are logged and
+        listed in :meth:`catalog_summary`. Model items the catalogue lacks have no
+        attributes. The model's ``version_`` does not change.
+
+        Parameters
+        ----------
+        catalog : Catalog, DataFrame, path or None
+            A :class:`~recsys.catalog.Catalog`, a table for
+            :meth:`Catalog.from_frame`, a CSV or Parquet file for
+            :meth:`Catalog.read`, or None to remove the catalogue and the metadata.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        DataValidationError
+            If the table is invalid; the model keeps its previous catalogue.
+        """
+        self._check_fitted()
+        if catalog is None:
+            self.catalog_ = None
+            self.item_metadata_ = None
+            self._aligned_catalog = None
+            return self
+        if isinstance(catalog, pd.DataFrame):
+            catalog = Catalog.from_frame(catalog)
+        elif isinstance(catalog, (str, PathLike)):
+            catalog = Catalog.read(catalog)
+        elif not isinstance(catalog, Catalog):
+            raise DataValidationError(
+                f"catalog must be a recsys.Catalog, a DataFrame, a file path or None; got {type(catalog).__name__}"
+            )
+        view = catalog.align(self.item_ids_)
+        metadata = view.metadata_frame()
+        # Assigned last, so a request running meanwhile sees the old or the new catalogue whole.
+        self._aligned_catalog = view
+        self.item_metadata_ = metadata
+        self.catalog_ = catalog
+        logger.info(
+            "attached a catalogue of %s items: %s not in the model (never recommended), "
+            "%s model items without attributes",
+            f"{len(catalog):,}",
+            f"{len(view.unknown_item_ids):,}",
+            f"{view.n_missing:,}",
+        )
+        return self
+
+    def catalog_summary(self) -> dict[str, Any]:
+        """Return how the catalogue matches the model's items.
+
+        Returns
+        -------
+        dict
+            ``items`` (catalogue rows), ``matched`` (rows of items the model
+            knows), ``unknown_items`` (ids of the other rows), ``missing_items``
+            (model items without a row) and ``columns`` (the kind of each
+            attribute). All counts are 0 when the model has no catalogue.
+        """
+        self._check_fitted()
+        view = self._catalog_view()
+        if view is None:
+            return {
+                "items": 0,
+                "matched": 0,
+                "unknown_items": [],
+                "missing_items": len(self.item_ids_),
+                "columns": {},
+            }
+        return {
+            "items": len(view.catalog),
+            "matched": len(view.catalog) - len(view.unknown_item_ids),
+            "unknown_items": list(view.unknown_item_ids),
+            "missing_items": view.n_missing,
+            "columns": dict(view.catalog.kinds),
+        }
+
     # ----------------------------------------------------------------- persistence
 
     def save(self, path: str | PathLike[str]) -> None:
@@ -521,21 +676,137 @@ class Recommender(ABC):
         allow_idx: np.ndarray | None,
         n: int,
         backfill: bool,
-    ) -> tuple[Recommendation, ...]:
-        """Score a history, apply the rules and build the result items."""
+        *,
+        compiled: CompiledRules | None = None,
+        scorer: Recommender | None = None,
+    ) -> _Ranked:
+        """Score a history, apply the rules and build the result items.
+
+        ``scorer`` is this model or its ``min_support`` view (:meth:`_with_min_support`).
+        """
+        scorer = self if scorer is None else scorer
         n_items = len(self.item_ids_)
-        blocked = rules.blocked_mask(n_items, excluded=excluded, allowed=allow_idx)
+        blocked = _blocked(n_items, excluded, allow_idx, compiled)
+        multiplier = None if compiled is None else compiled.multiplier
+        below = 0
         if len(history):
-            scores = self._score(history, weights)
-            chosen = rules.top_n(scores, blocked, n)
+            scores = scorer._score(history, weights)
+            if scorer is not self:
+                ungated = self._score(history, weights)
+                below = int(((ungated > 0) & (scores <= 0) & ~blocked).sum())
+            if multiplier is not None:
+                scores = scores * multiplier
+            chosen = rules.top_n(
+                scores,
+                blocked,
+                n,
+                groups=None if compiled is None else compiled.groups,
+                max_per_group=None if compiled is None else compiled.max_per_group,
+            )
         else:
             scores = np.zeros(n_items)
             chosen = np.empty(0, dtype=np.int64)
-        items = self._similar_items_with_reasons(history, weights, chosen, scores)
+        items = scorer._similar_items_with_reasons(history, weights, chosen, scores)
+        evidence = len(items)
         if backfill:
-            fill = rules.backfill(chosen, self._popular_order, blocked, n)
-            items += self._popular_items(fill)
-        return items
+            fill = self._backfill(chosen, blocked, n, compiled)
+            items += self._popular_items(fill, compiled)
+        return _Ranked(items, evidence, below)
+
+    def _backfill(
+        self, chosen: np.ndarray, blocked: np.ndarray, n: int, compiled: CompiledRules | None
+    ) -> np.ndarray:
+        """Return the popular positions that fill ``chosen`` up to ``n`` under the rules."""
+        if compiled is None or (compiled.multiplier is None and compiled.groups is None):
+            return rules.backfill(chosen, self._popular_order, blocked, n)
+        return rules.backfill_ranked(
+            chosen,
+            self.popularity_,
+            blocked,
+            n,
+            multiplier=compiled.multiplier,
+            groups=compiled.groups,
+            max_per_group=compiled.max_per_group,
+        )
+
+    def _compile_rules(self, request_rules: Rules | Mapping[str, Any] | None) -> CompiledRules | None:
+        """Compile a request's rules and the availability window over the catalogue."""
+        checked = Rules.of(request_rules)
+        view = self._catalog_view()
+        if view is None:
+            if checked is not None and not checked.is_empty:
+                raise DataValidationError(
+                    f"rules name the attribute(s) {checked.attributes}, but this "
+                    f"{type(self).__name__} has no catalogue; attach one with set_catalog() first"
+                )
+            return None
+        return view.compile(checked)
+
+    def _catalog_view(self) -> CatalogView | None:
+        """Return the catalogue aligned with the item positions, rebuilt when either changes."""
+        catalog: Catalog | None = getattr(self, "catalog_", None)
+        if catalog is None:
+            return None
+        view: CatalogView | None = getattr(self, "_aligned_catalog", None)
+        if view is None or view.catalog is not catalog or view.item_ids is not self.item_ids_:
+            view = catalog.align(self.item_ids_)
+            self._aligned_catalog = view
+        return view
+
+    def _with_min_support(self, min_support: int | None) -> Recommender:
+        """Return this model, or a view of it whose neighbour table keeps pairs with enough co-buyers.
+
+        The view shares every array except the gated table, and is cached per
+        ``min_support`` value.
+
+        Raises
+        ------
+        DataValidationError
+            If ``min_support`` is not an int >= 1, or the model stores no
+            co-buyer counts (a ``support_`` table next to ``similarity_``).
+        """
+        if min_support is None:
+            return self
+        if isinstance(min_support, bool) or not isinstance(min_support, (int, np.integer)) or min_support < 1:
+            raise DataValidationError(f"min_support must be an int >= 1; got {min_support!r}")
+        similarity = getattr(self, "similarity_", None)
+        support = getattr(self, "support_", None)
+        if similarity is None or support is None:
+            raise DataValidationError(
+                f"min_support needs the co-buyer count of each item pair, which this "
+                f"{type(self).__name__} does not store; use an ItemKNN fitted or saved by this "
+                f"recsys version, or leave min_support unset"
+            )
+        cache: dict[int, tuple[Any, Any, Recommender]] = self.__dict__.setdefault("_gated_views", {})
+        cached = cache.get(int(min_support))
+        if cached is not None and cached[0] is similarity and cached[1] is support:
+            return cached[2]
+        if not (
+            support.shape == similarity.shape
+            and np.array_equal(support.indptr, similarity.indptr)
+            and np.array_equal(support.indices, similarity.indices)
+        ):
+            raise DataValidationError(
+                f"the co-buyer counts (support_, {support.nnz} pairs) do not match the neighbour "
+                f"table (similarity_, {similarity.nnz} pairs), which changed after the fit; refit "
+                f"the model to use min_support"
+            )
+        keep = np.asarray(support.data) >= min_support
+        rows = np.repeat(np.arange(similarity.shape[0]), np.diff(similarity.indptr))
+        indptr = np.zeros(similarity.shape[0] + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows[keep], minlength=similarity.shape[0]), out=indptr[1:])
+        # Any: the neighbour-table attributes exist on the subclasses that store support_.
+        gated: Any = copy.copy(self)
+        gated.__dict__.pop("_gated_views", None)
+        pattern = (np.asarray(similarity.indices)[keep], indptr)
+        gated.similarity_ = sp.csr_array(
+            (np.asarray(similarity.data)[keep], *pattern), shape=similarity.shape
+        )
+        gated.support_ = sp.csr_array((np.asarray(support.data)[keep], *pattern), shape=similarity.shape)
+        if len(cache) >= _MAX_GATED_TABLES:
+            cache.pop(next(iter(cache)))
+        cache[int(min_support)] = (similarity, support, gated)
+        return cast(Recommender, gated)
 
     def _similar_items_with_reasons(
         self, history: np.ndarray, weights: np.ndarray, chosen: np.ndarray, scores: np.ndarray
@@ -553,11 +824,16 @@ class Recommender(ABC):
             result.append(Recommendation(item_id, float(scores[position]), "similar", because))
         return tuple(result)
 
-    def _popular_items(self, positions: np.ndarray) -> tuple[Recommendation, ...]:
+    def _popular_items(
+        self, positions: np.ndarray, compiled: CompiledRules | None = None
+    ) -> tuple[Recommendation, ...]:
         ids = self.item_ids_.ids_of(positions)
+        scores = self.popularity_[positions]
+        if compiled is not None and compiled.multiplier is not None:
+            scores = scores * compiled.multiplier[positions]
         return tuple(
-            Recommendation(item_id, float(self.popularity_[position]), "popular")
-            for item_id, position in zip(ids, positions, strict=True)
+            Recommendation(item_id, float(score), "popular")
+            for item_id, score in zip(ids, scores, strict=True)
         )
 
     def _event_weights(self) -> dict[str, float]:
@@ -740,6 +1016,55 @@ class Recommender(ABC):
             backfill=backfill,
             show_progress=show_progress,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Ranked:
+    """Items of one ranked list, how many of them have evidence, and how many the gate removed."""
+
+    items: tuple[Recommendation, ...]
+    evidence: int
+    below_min_support: int
+
+
+def _result(ranked: _Ranked, unknown: tuple[Any, ...], n: int, known_user: bool | None) -> Recommendations:
+    return Recommendations(
+        ranked.items,
+        unknown,
+        known_user=known_user,
+        short_of_evidence=ranked.evidence < n,
+        below_min_support=ranked.below_min_support,
+    )
+
+
+def _blocked(
+    n_items: int, excluded: np.ndarray, allowed: np.ndarray | None, compiled: CompiledRules | None
+) -> np.ndarray:
+    """Return the items that the request's ids and rules leave out."""
+    blocked = rules.blocked_mask(n_items, excluded=excluded, allowed=allowed)
+    if compiled is not None and compiled.blocked is not None:
+        blocked |= compiled.blocked
+    return blocked
+
+
+def _pick_neighbors(
+    neighbors: np.ndarray, scores: np.ndarray, blocked: np.ndarray, n: int, compiled: CompiledRules | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the best ``n`` neighbours that pass the rules, with their (boosted) scores."""
+    keep = ~blocked[neighbors]
+    neighbors, scores = neighbors[keep], scores[keep]
+    if compiled is None or (compiled.multiplier is None and compiled.groups is None):
+        return neighbors[:n], scores[:n]
+    if compiled.multiplier is not None:
+        scores = scores * compiled.multiplier[neighbors]
+        order = np.lexsort((neighbors, -scores))
+        neighbors, scores = neighbors[order], scores[order]
+    if compiled.groups is not None and compiled.max_per_group is not None:
+        groups = compiled.groups[neighbors]
+        rank = rules._rank_within_group(groups)
+        capped = (groups < 0) | (rank < compiled.max_per_group)
+        neighbors, scores = neighbors[capped], scores[capped]
+    return neighbors[:n], scores[:n]
 
 
 def _plain_id(value: Any) -> Id:

@@ -80,6 +80,10 @@ class ItemKNN(Recommender):
     similarity_ : csr_array, items x items, float32
         Row ``i`` contains the scores of the neighbours of item ``i``, in canonical
         CSR form (columns sorted).
+    support_ : csr_array, items x items, int32
+        The co-buyer count of each stored pair of ``similarity_`` (same pattern):
+        the users with a weight > 0 on both items in the data the similarity saw.
+        Requests read it for ``min_support``. None for a model saved without it.
 
     Notes
     -----
@@ -172,6 +176,7 @@ class ItemKNN(Recommender):
         if shrink:
             similarity = _shrink_similarity(similarity, matrix, float(self.shrinkage), self.n_neighbors)
         self.similarity_ = similarity
+        self.support_: sp.csr_array | None = _pair_support(similarity, matrix)
 
     def _rows(self, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return the positions in ``similarity_.data`` of the history rows, and row lengths."""
@@ -211,11 +216,15 @@ class ItemKNN(Recommender):
         return result
 
     def _model_arrays(self) -> dict[str, np.ndarray]:
-        return {
+        arrays = {
             "similarity_indptr": self.similarity_.indptr,
             "similarity_indices": self.similarity_.indices,
             "similarity_data": self.similarity_.data,
         }
+        support = getattr(self, "support_", None)
+        if support is not None and _same_pattern(support, self.similarity_):
+            arrays["similarity_support"] = support.data
+        return arrays
 
     def _restore_model_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
         n_items = len(arrays["similarity_indptr"]) - 1
@@ -224,6 +233,47 @@ class ItemKNN(Recommender):
             shape=(n_items, n_items),
             copy=False,
         )
+        support = arrays.get("similarity_support")
+        self.support_ = (
+            None
+            if support is None or len(support) != len(self.similarity_.data)
+            else sp.csr_array(
+                (support, self.similarity_.indices, self.similarity_.indptr),
+                shape=(n_items, n_items),
+                copy=False,
+            )
+        )
+
+
+def _same_pattern(first: sp.csr_array, second: sp.csr_array) -> bool:
+    """Return whether two sparse tables store the same (row, column) pairs."""
+    return (
+        first.shape == second.shape
+        and first.nnz == second.nnz
+        and np.array_equal(first.indptr, second.indptr)
+        and np.array_equal(first.indices, second.indices)
+    )
+
+
+def _pair_support(similarity: sp.csr_array, user_items: sp.csr_array) -> sp.csr_array:
+    """Return the co-buyer count of each stored pair of ``similarity``, with its pattern."""
+    present = sp.csr_array(user_items)
+    if present.nnz and not present.data.all():
+        present = present.copy()
+        present.eliminate_zeros()
+    item_users = present.T.tocsr()
+    item_users.sort_indices()
+    counts = np.empty(similarity.nnz, dtype=np.float64)
+    _count_shared_users(
+        np.asarray(similarity.indptr, dtype=np.int64),
+        np.asarray(similarity.indices, dtype=np.int64),
+        np.asarray(item_users.indptr, dtype=np.int64),
+        np.asarray(item_users.indices, dtype=np.int64),
+        counts,
+    )
+    return sp.csr_array(
+        (counts.astype(np.int32), similarity.indices, similarity.indptr), shape=similarity.shape
+    )
 
 
 def _shrink_similarity(

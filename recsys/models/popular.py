@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
 from recsys.data import Interactions
 from recsys.models.base import Recommender
-from recsys.results import Reason, Recommendation
+from recsys.results import Reason
 
 __all__ = ["MostPopular"]
 
@@ -55,9 +56,10 @@ class MostPopular(Recommender):
         allow_idx: np.ndarray | None,
         n: int,
         backfill: bool,
-    ) -> tuple[Recommendation, ...]:
+        **options: Any,
+    ) -> Any:
         # Popularity ignores the history, so every list is the backfill list.
-        return super()._rank(history[:0], weights[:0], excluded, allow_idx, n, True)
+        return super()._rank(history[:0], weights[:0], excluded, allow_idx, n, True, **options)
 
     def _score(self, history: np.ndarray, weights: np.ndarray) -> np.ndarray:
         return np.zeros(len(self.item_ids_))

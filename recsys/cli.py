@@ -192,6 +192,10 @@ def _parser() -> argparse.ArgumentParser:
         help="HTTP/1.1 parser; auto uses httptools when installed, else h11 (default auto)",
     )
     serve.set_defaults(handler=_serve)
+
+    from recsys.nurture.cli import add_nurture_commands
+
+    add_nurture_commands(commands)
     return parser
 
 

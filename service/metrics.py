@@ -83,7 +83,7 @@ class Metrics:
         )
 
     def observe_request(self, route: str, method: str, status: int, duration_s: float) -> None:
-        """Count one answered request and record its duration.
+        """Count one finished request and record its duration.
 
         ``route`` must be a route template such as ``/v1/items/{item_id}/similar``
         or :data:`UNMATCHED_ROUTE`, never the raw path, so the label values stay few.

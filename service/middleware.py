@@ -148,7 +148,7 @@ def _header(scope: Scope, name: bytes) -> str | None:
 class BodyTooLargeError(HTTPException):
     """Raised from ``receive`` when a request body grows past ``max_body_bytes``.
 
-    It is an HTTP 413, so the app's error handler answers it with the shared
+    It is an HTTP 413, so the app's error handler turns it into the shared
     error body, wherever the app was reading the body.
     """
 
@@ -165,7 +165,7 @@ class BodyTooLargeError(HTTPException):
 class BodyLimitMiddleware:
     """Middleware that rejects request bodies larger than ``max_body_bytes`` with 413.
 
-    A ``Content-Length`` above the limit is answered before the app runs. A
+    A ``Content-Length`` above the limit is rejected before the app runs. A
     body without one (chunked) is counted while the app reads it, and the chunk
     that passes the limit raises :class:`BodyTooLargeError` instead of reaching
     the app, so the app never holds more than ``max_body_bytes`` of it.
@@ -206,7 +206,7 @@ class BodyLimitMiddleware:
         try:
             await self.app(scope, receive_limited, send_tracked)
         except BodyTooLargeError:
-            # The app's error handler answers this error, so it only gets here
+            # The app's error handler handles this error, so it only gets here
             # when the body was read outside a route, such as in another middleware.
             if response_started:
                 raise
@@ -230,9 +230,9 @@ def _content_length(scope: Scope) -> int | None:
 
 
 class CorsMiddleware(CORSMiddleware):
-    """Starlette's ``CORSMiddleware`` that answers a rejected preflight with the shared error body.
+    """Starlette's ``CORSMiddleware``, sending the shared error body for a rejected preflight.
 
-    Starlette answers it with 400 and a plain-text body. This class keeps that
+    Starlette responds to it with 400 and a plain-text body. This class keeps that
     status and the CORS headers and sends ``{"detail", "request_id"}`` instead.
     """
 

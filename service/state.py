@@ -19,7 +19,7 @@ logger = logging.getLogger("recsys.service")
 
 
 class DirectoryFingerprint(NamedTuple):
-    """What identifies one version of a model directory, compared to detect a new model.
+    """Identity of one version of a model directory, compared to detect a new model.
 
     Saving a model writes a new manifest file (``model.save()`` swaps in a new
     directory), and switching a symlink changes ``target``, so either changes the

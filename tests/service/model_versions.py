@@ -33,8 +33,8 @@ def save_incompatible_model(source: Path, path: Path) -> Path:
 def deploy(link: Path, target: Path) -> None:
     """Point the symlink ``link`` at ``target`` in one rename, as the README shows.
 
-    ``ln -sfn`` alone deletes the old link before it creates the new one, so a
-    reader could find no link in between; renaming a new link over it cannot.
+    Some ``ln`` versions delete the old link before they create the new one, so a
+    reader could find no link in between. Renaming a new link over it leaves no gap.
     """
     staged = link.with_name(f".{link.name}.next")
     subprocess.run(["ln", "-sfn", str(target), str(staged)], check=True)

@@ -81,7 +81,7 @@ async def test_simple_request_refused_origin(retail_model_dir: Path) -> None:
     async with client_for(retail_model_dir, [SHOP]) as http:
         response = await http.get("/v1/items/mug/similar", headers={"Origin": OTHER})
 
-    # The server answers; the browser withholds the answer from the page.
+    # The server responds, and the browser withholds the response from the page.
     assert response.status_code == 200
     assert "Access-Control-Allow-Origin" not in response.headers
 

@@ -258,3 +258,16 @@ async def test_watcher_off_at_zero_interval(versions: dict[str, Path]) -> None:
         version = app.state.serving.model.version_
 
     assert version == version_of(versions["v1"])
+
+
+async def test_model_served_after_directory_removed(versions: dict[str, Path]) -> None:
+    app = create_app(settings_for(versions["current"]))
+
+    async with running_app(app) as http:
+        before = await http.post("/v1/recommendations", json=BASKET)
+        shutil.rmtree(versions["v1"])
+        after = await http.post("/v1/recommendations", json=BASKET)
+
+    assert after.status_code == 200
+    assert after.json()["items"] == before.json()["items"]
+    assert after.json()["model_version"] == before.json()["model_version"]

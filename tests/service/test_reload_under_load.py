@@ -1,6 +1,6 @@
 """A reload in a real uvicorn process while clients keep sending requests.
 
-Every answer must come whole from model A or whole from model B: its items and
+Every response must come whole from model A or whole from model B: its items and
 its model_version together equal what one of the two models returns.
 """
 
@@ -54,7 +54,7 @@ def without_request_id(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def expected_answers(model_dir: Path) -> list[dict[str, Any]]:
-    """Answer every request of REQUESTS with the model in ``model_dir``, in process."""
+    """Return the response bodies to REQUESTS from the model in ``model_dir``, computed in process."""
 
     async def answer_all() -> list[httpx.Response]:
         app = create_app(Settings(model_dir=model_dir, reload_interval_s=0))
@@ -91,7 +91,7 @@ def test_reload_under_load_never_mixes_models(tmp_path: Path, retail_model_dir: 
     current.symlink_to(v1)
     expected_a = expected_answers(v1)
     expected_b = expected_answers(v2)
-    # The test can tell A from B only where they answer differently.
+    # The test can tell A from B only where their responses differ.
     assert [a["items"] != b["items"] for a, b in zip(expected_a, expected_b, strict=True)].count(True) >= 2
 
     stop = threading.Event()
@@ -138,6 +138,6 @@ def test_reload_under_load_never_mixes_models(tmp_path: Path, retail_model_dir: 
     assert mixed == []
     assert from_a
     assert from_b
-    # A request sent after the reload answered must get model B.
+    # A request sent after the reload returned must get model B.
     assert [answer for answer in from_a if answer.started > reloaded_at] == []
     assert 20 <= len(every_answer) <= CLIENT_THREADS * MAX_REQUESTS_PER_THREAD

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ import recsys
 from service.config import Settings
 from service.main import create_app
 from tests.service.conftest import running_app
+from tests.service.live_server import live_server
 
 pytestmark = pytest.mark.anyio
 
@@ -169,3 +170,23 @@ async def test_error_responses_hide_internals(
     assert [response.status_code for response in responses] == [409, 401, 404, 405, 422, 404, 422, 413]
     for response in responses:
         assert_no_internals(response, tmp_path, retail_model_dir)
+
+
+def test_body_limit_in_uvicorn(retail_model_dir: Path, tmp_path: Path) -> None:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(100):
+            yield b" " * 64
+
+    env = {"RECSYS_MAX_BODY_BYTES": str(LIMIT), "RECSYS_RELOAD_INTERVAL_S": "0"}
+    headers = {"Content-Type": "application/json"}
+    with (
+        live_server(retail_model_dir, tmp_path / "server.log", env=env) as base_url,
+        httpx.Client(base_url=base_url, timeout=5.0, trust_env=False) as http,
+    ):
+        declared = http.post("/v1/recommendations", content=basket_body(LIMIT + 1), headers=headers)
+        chunked = http.post("/v1/recommendations", content=chunks(), headers=headers)
+        accepted = http.post("/v1/recommendations", content=basket_body(LIMIT), headers=headers)
+
+    assert_body_too_large(declared)
+    assert_body_too_large(chunked)
+    assert accepted.status_code == 200

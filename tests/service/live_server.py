@@ -69,6 +69,18 @@ def live_server(model_dir: Path, log_path: Path, env: Mapping[str, str] | None =
 
     ``env`` adds environment variables of the server, such as ``RECSYS_API_KEYS``.
     """
+    with live_server_process(model_dir, log_path, env) as (_process, base_url):
+        yield base_url
+
+
+@contextmanager
+def live_server_process(
+    model_dir: Path, log_path: Path, env: Mapping[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """Like :func:`live_server`, but yield the server process too, so a test can kill it.
+
+    ``env`` may set ``RECSYS_DATABASE_URL`` and ``RECSYS_API_KEYS``, for example.
+    """
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = {**os.environ, **(env or {}), "RECSYS_MODEL_DIR": str(model_dir)}
@@ -82,6 +94,6 @@ def live_server(model_dir: Path, log_path: Path, env: Mapping[str, str] | None =
         )
         try:
             wait_until_ready(process, base_url, log_path)
-            yield base_url
+            yield process, base_url
         finally:
             stop(process)

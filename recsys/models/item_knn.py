@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from os import PathLike
+from typing import Self
 
 import numba
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
+from recsys._ids import Id
 from recsys.data import Interactions
 from recsys.exceptions import DataValidationError
 from recsys.models.base import Recommender
@@ -177,6 +181,73 @@ class ItemKNN(Recommender):
             similarity = _shrink_similarity(similarity, matrix, float(self.shrinkage), self.n_neighbors)
         self.similarity_ = similarity
         self.support_: sp.csr_array | None = _pair_support(similarity, matrix)
+
+    def partial_fit(self, data: Interactions | pd.DataFrame | str | PathLike[str]) -> Self:
+        """Fold new events into the fitted model, recomputing only the rows they change.
+
+        The result equals a refit on the old and the new events together: the same
+        ids, histories, popularity, neighbour lists and recommendations, with
+        scores equal up to float32 rounding (see :mod:`recsys.incremental`).
+
+        Parameters
+        ----------
+        data : Interactions, DataFrame or path
+            New events in the format :meth:`fit` reads, weighted with the model's
+            event weights and repeat rule. New users and items are allowed. Ids
+            stay sorted, so the positions of existing ids can shift; compare
+            models by id, never by position.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        DataValidationError
+            If the model was fitted with ``weighting`` other than ``"none"``,
+            ``max_items_per_user`` or ``half_life_days``, which an update cannot
+            reproduce (refit instead), or by a subclass with its own similarity.
+            Also when ``count_repeats`` is False and the new events repeat an event
+            type on a (user, item) that already has several event types, whose
+            per-type values the model does not store.
+        """
+        from recsys.incremental import partial_fit
+
+        partial_fit(self, data)
+        return self
+
+    def forget_users(self, user_ids: Iterable[Id], *, ignore_unknown: bool = False) -> Self:
+        """Delete every event of the given users, as a refit without them would.
+
+        The users' ids and histories leave the model, and so do items that only
+        they had. Neighbour lists, popularity and recommendations equal those of
+        a refit on the remaining events, with scores equal up to float32 rounding.
+        A model saved afterwards contains neither the ids nor their rows.
+
+        Parameters
+        ----------
+        user_ids : iterable of ids
+            Users to delete; repeated ids count once.
+        ignore_unknown : bool, default False
+            Skip ids the model does not have instead of raising.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        UnknownUserError
+            For an id the model does not have, unless ``ignore_unknown``; the
+            model is then unchanged.
+        DataValidationError
+            If every user would be deleted, or for the options
+            :meth:`partial_fit` rejects.
+        """
+        from recsys.incremental import forget_users
+
+        forget_users(self, user_ids, ignore_unknown=ignore_unknown)
+        return self
 
     def _rows(self, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return the positions in ``similarity_.data`` of the history rows, and row lengths."""

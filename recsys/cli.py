@@ -167,6 +167,18 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("-k", type=int, default=10, help="list length the metric is measured at (default 10)")
     tune.add_argument("--n-iter", type=int, help="score a random sample of this many combinations")
     tune.add_argument("--out", type=Path, help="also write the table as CSV")
+    tune.add_argument(
+        "--event-weights",
+        action="store_true",
+        help="search the weight of each event type against future purchases instead of a grid, and "
+        "report whether each type helps; --grid then sets fixed ItemKNN parameters, one value each",
+    )
+    tune.add_argument(
+        "--weight-values",
+        default="0,0.5,1,2,5",
+        metavar="W1,W2,...",
+        help="candidate weights per event type with --event-weights (default 0,0.5,1,2,5)",
+    )
     tune.set_defaults(handler=_tune)
 
     serve = commands.add_parser("serve", help="serve a model over HTTP")
@@ -420,6 +432,8 @@ def _grid_value(text: str) -> Any:
 def _tune(args: argparse.Namespace) -> int:
     from recsys.evaluation import temporal_split, tune
 
+    if args.event_weights:
+        return _tune_event_weights(args)
     grid = _parse_grid(args.grid, args.event_weights_grid)
     events, _ = _load_events(args)
     if args.holdout_days > 0:
@@ -436,6 +450,57 @@ def _tune(args: argparse.Namespace) -> int:
     print(result.table.to_string(index=False))
     if args.out is not None:
         result.table.to_csv(args.out, index=False)
+    return 0
+
+
+def _tune_event_weights(args: argparse.Namespace) -> int:
+    from recsys.evaluation import temporal_split, tune_event_weights
+
+    if args.event_weights_grid:
+        raise DataValidationError("--event-weights searches the weights itself; leave out --event-weights-grid")
+    fixed: dict[str, Any] = {}
+    grid = _parse_grid(args.grid, None) if args.grid else {}
+    for name, values in grid.items():
+        if len(values) != 1:
+            raise DataValidationError(
+                f"with --event-weights, --grid sets one fixed value per parameter; got {name}={values}"
+            )
+        fixed[name] = values[0]
+    try:
+        weight_values = [float(value) for value in args.weight_values.split(",")]
+    except ValueError as error:
+        raise DataValidationError(
+            f"--weight-values must be numbers separated by commas, e.g. 0,1,5; got {args.weight_values!r}"
+        ) from error
+    events, _ = _load_events(args)
+    if args.holdout_days > 0:
+        events = temporal_split(events, pd.Timedelta(days=args.holdout_days)).train
+    result = tune_event_weights(
+        events,
+        model_params=fixed,
+        grid=weight_values,
+        validation=pd.Timedelta(days=args.validation_days),
+        metric=args.metric,
+        k=args.k,
+    )
+    weights = ",".join(f"{event}={weight:g}" for event, weight in result.best_weights.items())
+    report = result.validation.report
+    print(f"scored on {report.n_test_users:,} validation users with {report.n_test_pairs:,} target pairs")
+    print(f"best {result.metric}@{result.k}: {result.trials['value'].iloc[0]:.4f} with event weights {weights}")
+    print(f"use them with: recsys train --event-weight {' --event-weight '.join(weights.split(','))}")
+    print()
+    print(f"effect of each event type ({result.metric}@{result.k} with and without it, 95% intervals):")
+    for row in result.effects.to_dict("records"):
+        print(
+            f"  {row['event']:<10} {row['verdict']:<8} with {row['with']:.4f} "
+            f"[{row['with_ci_low']:.4f}, {row['with_ci_high']:.4f}]  without {row['without']:.4f} "
+            f"[{row['without_ci_low']:.4f}, {row['without_ci_high']:.4f}]  difference "
+            f"{row['difference']:+.4f} [{row['difference_ci_low']:+.4f}, {row['difference_ci_high']:+.4f}]"
+        )
+    print()
+    print(result.trials.to_string(index=False))
+    if args.out is not None:
+        result.trials.to_csv(args.out, index=False)
     return 0
 
 

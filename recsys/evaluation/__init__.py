@@ -16,6 +16,7 @@ The plots need matplotlib (``pip install 'recsys[notebooks]'``).
 """
 
 from recsys.evaluation.evaluate import Comparison, Evaluation, compare, evaluate
+from recsys.evaluation.event_weights import EventWeightsResult, tune_event_weights
 from recsys.evaluation.metrics import (
     LIST_METRICS,
     RANKING_METRICS,
@@ -39,6 +40,7 @@ __all__ = [
     "RANKING_METRICS",
     "Comparison",
     "Evaluation",
+    "EventWeightsResult",
     "Split",
     "SplitReport",
     "TuningResult",
@@ -60,4 +62,5 @@ __all__ = [
     "reciprocal_rank_at_k",
     "temporal_split",
     "tune",
+    "tune_event_weights",
 ]

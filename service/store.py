@@ -1,7 +1,7 @@
 """The event store: events posted to the service, kept in SQLite or PostgreSQL.
 
 One code path serves both databases through SQLAlchemy Core. A SQLite file is the
-default; it runs in WAL mode with ``synchronous=FULL``, so a committed batch
+default. It runs in WAL mode with ``synchronous=FULL``, so a committed batch
 survives a crash of the process or of the machine. PostgreSQL is used when the
 URL says so (``postgresql+psycopg://user:password@127.0.0.1/recsys``).
 
@@ -258,7 +258,7 @@ class EventStore:
 
         An event whose ``event_id`` is already stored with the same content is
         counted as a duplicate and not stored again, so a client may resend a
-        batch whose answer it never got.
+        batch whose response it never received.
 
         Parameters
         ----------
@@ -289,7 +289,7 @@ class EventStore:
                 return AddResult(accepted=len(new_rows), duplicates=duplicates)
             except IntegrityError as error:
                 # Another writer stored one of the event_ids between the check and
-                # the insert; the next attempt sees its row.
+                # the insert, so the next attempt reads its row.
                 if attempt == _MAX_ATTEMPTS:
                     raise
                 logger.info(
@@ -429,8 +429,8 @@ def open_event_store(settings: Settings) -> EventStore:
 def read_recent_history(store: EventStore, model: Recommender, user_id: Id) -> pd.DataFrame | None:
     """Read a user's events received since ``model`` was fitted, for ``model.recommend(recent=...)``.
 
-    Only events of types the model was fitted with and of items it knows are
-    kept: the others cannot change its scores, and the model would report their
+    Only events of types the model was fitted with and of items in the model are
+    kept. The others cannot change its scores, and the model would report their
     items as unknown request items.
 
     Returns

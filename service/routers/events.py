@@ -77,7 +77,7 @@ def create_events(
     """Store a batch of events, so that the user's next recommendations include them.
 
     The batch is validated and stored as a whole, and is committed before the
-    answer is sent: 201 when new events were stored, 200 when every event was a
+    response is sent: 201 when new events were stored, 200 when every event was a
     duplicate of a stored one. Any invalid event rejects the whole batch with 422,
     whose ``errors`` name each bad field as ``events[i].field``. Event types and
     id lengths are checked once every event matches the schema.

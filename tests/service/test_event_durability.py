@@ -123,7 +123,7 @@ def test_sigkill_loses_no_acknowledged_event(
             accepted += response.json()["accepted"]
             duplicates += response.json()["duplicates"]
 
-    # Events of a batch that was committed but not answered before the kill come back as duplicates.
+    # A batch committed before the kill but never acknowledged comes back as duplicates.
     assert duplicates == len(stored_ids) - len(event_ids(stream.acknowledged))
     assert accepted + duplicates == len(stream.unacknowledged) * BATCH_SIZE
     total, distinct_ids, stored_ids = stored_counts(database_url)

@@ -626,7 +626,7 @@ def _datetime_column(name: str, series: pd.Series, item_ids: pd.Series) -> Catal
                 int(row),
                 value,
                 item_ids,
-                "must hold ISO 8601 dates or times, such as 2026-12-24T09:00Z",
+                "must hold ISO 8601 dates or times from 1678 to 2261, such as 2026-12-24T09:00Z",
             )
         result[row] = nanoseconds
     return CatalogColumn(name, "datetime", result)
@@ -693,7 +693,8 @@ def _now_ns(now: datetime | str | None) -> int:
 def _utc_ns(value: Any) -> int | None:
     """Return a date or time as nanoseconds since the Unix epoch, UTC, or None when invalid.
 
-    A naive time is taken as UTC. Numbers are rejected, because their unit is unknown.
+    A naive time is taken as UTC. Numbers are rejected, because their unit is
+    unknown, and so are times outside the int64 nanosecond range (1677 to 2262).
     """
     if isinstance(value, (bool, int, float, np.number)):
         return None
@@ -704,7 +705,10 @@ def _utc_ns(value: Any) -> int | None:
     if pd.isna(stamp):
         return None
     stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    return int(stamp.as_unit("ns").value)
+    try:
+        return int(stamp.as_unit("ns").value)
+    except (OverflowError, pd.errors.OutOfBoundsDatetime):
+        return None
 
 
 # --------------------------------------------------------------------------- persistence helpers

@@ -534,10 +534,12 @@ def _unique_ids(ids: np.ndarray, frame: pd.DataFrame) -> tuple[IdMap, np.ndarray
         rows = np.flatnonzero(duplicated)
         first = ids[rows[0]]
         same = rows[ids[rows] == first][:2].tolist()
-        raise DataValidationError(
+        error = DataValidationError(
             f"column 'item_id' of the catalogue has duplicate ids: {_plain(first)!r} is on rows {same} "
             f"(0-based), {len(rows)} row(s) in all; keep one row per item"
         )
+        error.row, error.column, error.value = same[-1], "item_id", _plain(first)  # type: ignore[attr-defined]
+        raise error
     return IdMap.encode(ids, "item_id")
 
 
@@ -633,10 +635,13 @@ def _datetime_column(name: str, series: pd.Series, item_ids: pd.Series) -> Catal
 
 
 def _bad_value(name: str, row: int, value: Any, item_ids: pd.Series, expected: str) -> DataValidationError:
-    return DataValidationError(
+    """Build the error for one bad cell; ``row``, ``column`` and ``value`` are also set as attributes."""
+    error = DataValidationError(
         f"catalogue column {name!r} {expected}; row {row} (0-based, item_id={_plain(item_ids.iloc[row])!r}) "
         f"has {_plain(value)!r}"
     )
+    error.row, error.column, error.value = row, name, _plain(value)  # type: ignore[attr-defined]
+    return error
 
 
 def _value_kind(value: Any) -> str:

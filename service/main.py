@@ -27,7 +27,7 @@ from service.middleware import (
     RequestContextMiddleware,
 )
 from service.reload import ModelReloader, model_reloading
-from service.routers import admin, events, health, items, recommendations
+from service.routers import admin, catalog, events, health, items, recommendations
 from service.security import API_KEY_HEADER
 from service.state import ServingModel, load_serving_model
 from service.store import open_event_store
@@ -111,6 +111,7 @@ def create_app(settings: Settings | None = None, *, serving: ServingModel | None
     _add_middleware(app, settings)
     app.include_router(recommendations.router)
     app.include_router(items.router)
+    app.include_router(catalog.router)
     app.include_router(health.router)
     app.include_router(admin.router)
     app.include_router(events.router)

@@ -20,6 +20,7 @@ from pydantic import (
     Field,
     PlainValidator,
     StrictBool,
+    StrictFloat,
     StrictInt,
     StrictStr,
     WithJsonSchema,
@@ -29,6 +30,8 @@ from pydantic_core import PydanticCustomError
 __all__ = [
     "N_DESCRIPTION",
     "BasketRequest",
+    "CatalogRequest",
+    "CatalogResponse",
     "Event",
     "EventsRequest",
     "EventsResponse",
@@ -38,6 +41,7 @@ __all__ = [
     "RecommendationsResponse",
     "RecommendedItem",
     "ReloadResponse",
+    "RulesBody",
     "SimilarItemsResponse",
     "UserRecommendationsResponse",
 ]
@@ -90,6 +94,14 @@ class BasketRequest(BaseModel):
     backfill: StrictBool = Field(
         default=False, description="Fill the list up to n with popular items (reason 'popular')."
     )
+    rules: RulesBody | None = Field(
+        default=None, description="Business rules over the item catalogue's attributes."
+    )
+    min_support: StrictInt | None = Field(
+        default=None,
+        ge=1,
+        description="Use only item pairs that at least this many customers bought together.",
+    )
 
 
 class RecommendedItem(BaseModel):
@@ -121,6 +133,14 @@ class RecommendationsResponse(BaseModel):
     )
     model_version: str = Field(description="Content hash of the model that produced the list.")
     request_id: str
+    short_of_evidence: bool = Field(
+        default=False,
+        description="Whether fewer than n items are backed by evidence after the rules; "
+        "popular items do not count.",
+    )
+    below_min_support: int = Field(
+        default=0, description="Items left out because no item pair behind them met min_support."
+    )
 
 
 class UserRecommendationsResponse(RecommendationsResponse):
@@ -303,4 +323,87 @@ class EventsResponse(BaseModel):
         description="Events whose event_id was already stored with the same content, or repeated "
         "earlier in the batch; they were not stored again."
     )
+    request_id: str
+
+
+# --------------------------------------------------------------------------- catalogue and rules
+
+ConditionValue = StrictStr | StrictInt | StrictFloat | StrictBool
+
+
+class RangeBody(BaseModel):
+    """An inclusive range of a number or date attribute; leave out a bound to open that side."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min: StrictInt | StrictFloat | StrictStr | None = None
+    max: StrictInt | StrictFloat | StrictStr | None = None
+
+
+Condition = ConditionValue | list[ConditionValue] | RangeBody
+
+
+class BoostBody(BaseModel):
+    """Multiply the score of items matching every condition of ``where`` by ``factor``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    where: dict[str, Condition]
+    factor: float = Field(gt=0, description="A finite number > 0; below 1 demotes.")
+
+
+class RulesBody(BaseModel):
+    """Per-request rules over the item catalogue; see the README section on rules."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    include: dict[str, Condition] = Field(
+        default_factory=dict,
+        description="Only items matching every condition: a value, a list (one of) or {min, max}.",
+    )
+    exclude: dict[str, Condition] = Field(
+        default_factory=dict, description="Items matching any condition are left out."
+    )
+    boost: list[BoostBody] = Field(default_factory=list)
+    max_per_category: StrictInt | None = Field(
+        default=None, ge=1, description="At most this many items per value of category_attribute."
+    )
+    category_attribute: StrictStr = "category"
+    now: datetime | None = Field(
+        default=None, description="Time for the availability windows; default the current time, UTC."
+    )
+
+
+class CatalogItem(BaseModel):
+    """One catalogue row: ``item_id`` plus attributes (strings, numbers, booleans, ISO 8601 dates)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    item_id: ItemId
+
+
+class CatalogRequest(BaseModel):
+    """Body of ``PUT /v1/items``: the whole catalogue, which replaces the current one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[CatalogItem] = Field(
+        examples=[[{"item_id": "85123A", "category": "decor", "price": 2.55, "in_stock": True}]]
+    )
+
+
+class CatalogResponse(BaseModel):
+    """Body of ``PUT /v1/items`` after the catalogue was accepted."""
+
+    items: int = Field(description="Catalogue rows.")
+    matched: int = Field(description="Rows of items the model knows.")
+    unknown_items: int = Field(description="Rows of items the model does not know; never recommended.")
+    unknown_item_ids: list[ItemId] = Field(description="The first 100 of those ids.")
+    missing_items: int = Field(description="Model items without a row; their attributes are missing.")
+    columns: dict[str, str] = Field(description="The kind of each attribute: string, number, bool, datetime.")
+    stored: Literal["database", "memory"] = Field(
+        description="Where the catalogue is kept: the event store's database, or memory only."
+    )
+    uploaded_at: str
+    model_version: str
     request_id: str

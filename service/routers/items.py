@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from service.deps import RequestIdDep, ServingDep, SettingsDep, reject_unknown_query_parameters
 from service.limits import check_limits
 from service.responses import recommended_items
+from service.routers.catalog import RulesQueryDep, evidence_fields
 from service.schemas import N_DESCRIPTION, SimilarItemsResponse
 from service.security import require_read_key
 
@@ -37,6 +38,7 @@ def read_similar_items(
     serving: ServingDep,
     settings: SettingsDep,
     request_id: RequestIdDep,
+    request_rules: RulesQueryDep,
     n: Annotated[int | None, Query(ge=0, description=N_DESCRIPTION)] = None,
     exclude: Annotated[
         list[str] | None, Query(description="Items never to return. Repeat the parameter for each id.")
@@ -45,7 +47,9 @@ def read_similar_items(
     """List the items most often bought together with an item."""
     n = check_limits(settings, "query", n=n, lists={"exclude": exclude}, path_ids={"item_id": item_id})
     model = serving.model
-    result = model.similar_items(item_id, n, exclude=exclude)
+    result = model.similar_items(
+        item_id, n, exclude=exclude, rules=request_rules.rules, min_support=request_rules.min_support
+    )
     return SimilarItemsResponse(
         item_id=item_id,
         items=recommended_items(model, result),
@@ -53,4 +57,5 @@ def read_similar_items(
         unknown_items=list(result.unknown_items),
         model_version=model.version_,
         request_id=request_id,
+        **evidence_fields(result),
     )

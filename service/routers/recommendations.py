@@ -19,6 +19,7 @@ from service.deps import (
 )
 from service.limits import check_limits
 from service.responses import recommended_items
+from service.routers.catalog import RulesQueryDep, apply_uploaded_catalog, evidence_fields, rules_from_body
 from service.schemas import N_DESCRIPTION, BasketRequest, RecommendationsResponse, UserRecommendationsResponse
 from service.security import require_read_key
 from service.store import EventStore, read_recent_history
@@ -51,6 +52,7 @@ def read_user_recommendations(
     serving: ServingDep,
     settings: SettingsDep,
     request_id: RequestIdDep,
+    request_rules: RulesQueryDep,
     n: Annotated[int | None, Query(ge=0, description=N_DESCRIPTION)] = None,
     exclude: Annotated[
         list[str] | None, Query(description="Items never to return. Repeat the parameter for each id.")
@@ -71,7 +73,16 @@ def read_user_recommendations(
     n = check_limits(settings, "query", n=n, lists={"exclude": exclude}, path_ids={"user_id": user_id})
     model = serving.model
     recent = _read_recent_history(request, model, user_id, request_id)
-    result = model.recommend(user_id, n, exclude=exclude, backfill=backfill, strict=strict, recent=recent)
+    result = model.recommend(
+        user_id,
+        n,
+        exclude=exclude,
+        backfill=backfill,
+        strict=strict,
+        recent=recent,
+        rules=request_rules.rules,
+        min_support=request_rules.min_support,
+    )
     known_user = bool(result.known_user)
     recent_events = 0 if recent is None else len(recent)
     return UserRecommendationsResponse(
@@ -84,13 +95,14 @@ def read_user_recommendations(
         unknown_items=list(result.unknown_items),
         model_version=model.version_,
         request_id=request_id,
+        **evidence_fields(result),
     )
 
 
 @router.post(
     "/recommendations",
     response_model=RecommendationsResponse,
-    dependencies=[Depends(require_json_body)],
+    dependencies=[Depends(require_json_body), Depends(apply_uploaded_catalog)],
     responses={415: {"description": "The body is not sent as application/json"}},
 )
 def create_basket_recommendations(
@@ -105,7 +117,13 @@ def create_basket_recommendations(
     )
     model = serving.model
     result = model.recommend_basket(
-        body.items, n, exclude=body.exclude, allow=body.allow, backfill=body.backfill
+        body.items,
+        n,
+        exclude=body.exclude,
+        allow=body.allow,
+        backfill=body.backfill,
+        rules=rules_from_body(body.rules),
+        min_support=body.min_support,
     )
     return RecommendationsResponse(
         items=recommended_items(model, result),
@@ -113,6 +131,7 @@ def create_basket_recommendations(
         unknown_items=list(result.unknown_items),
         model_version=model.version_,
         request_id=request_id,
+        **evidence_fields(result),
     )
 
 

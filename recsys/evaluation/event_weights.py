@@ -316,7 +316,11 @@ def _effect(scorer: _Scorer, best: dict[str, float], event: str, values: list[fl
     without_low, without_high = scorer.interval(without_weights)
     difference = scorer.per_user(with_weights) - scorer.per_user(without_weights)
     low, high = _paired_interval(difference.to_numpy(dtype=np.float64), scorer.n_bootstrap, scorer.seed)
-    verdict = "helps" if low > 0 else "hurts" if high < 0 else "unclear"
+    verdict = "unclear"
+    if low > 0:
+        verdict = "helps"
+    elif high < 0:
+        verdict = "hurts"
     row.update(
         without=scorer.value(without_weights),
         without_ci_low=without_low,

@@ -299,7 +299,7 @@ class CrossOccurrence(Recommender):
 
     def _seen_in_history(self, user: int, history: np.ndarray, seen_mask: int | None) -> np.ndarray:
         """Return the item positions of a fitted user that ``exclude_seen`` leaves out."""
-        # ``history`` holds keys here, so read the items from the fitted row instead.
+        # ``history`` contains keys here, so read the items from the fitted row instead.
         items, _ = super()._user_history(user)
         return super()._seen_in_history(user, items, seen_mask)
 

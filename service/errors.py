@@ -127,12 +127,29 @@ async def _data_validation(request: Request, error: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
+    if error.status_code == 400 and isinstance(error.__cause__, UnicodeDecodeError):
+        return _undecodable_body(request, error.__cause__)
     detail = str(error.detail)
     if detail == HTTPStatus(error.status_code).phrase:
         # Starlette's routing errors carry only the phrase ("Not Found", "Method Not Allowed").
         path = shorten(request.url.path, _MAX_VALUE_CHARS)
         detail = f"{detail.lower()}: {request.method} {path}; the API is described at /docs"
     return error_response(error.status_code, detail, request_id_of(request), headers=error.headers)
+
+
+def _undecodable_body(request: Request, cause: UnicodeDecodeError) -> JSONResponse:
+    """Answer a JSON body that is not UTF-8 text like any other invalid JSON, with 422.
+
+    FastAPI answers it with a bare 400 "There was an error parsing the body",
+    which the API does not document, while a JSON syntax error gets 422.
+    """
+    message = (
+        f"the request body is not valid JSON: it is not UTF-8 text (invalid byte at offset {cause.start}); "
+        f"send JSON encoded as UTF-8"
+    )
+    logger.debug("rejected %s %s: %s", request.method, shorten(request.url.path, _MAX_VALUE_CHARS), message)
+    errors = [{"location": "body", "field": "", "message": message, "value": None}]
+    return error_response(422, message, request_id_of(request), errors=errors)
 
 
 async def _request_validation(request: Request, error: Exception) -> JSONResponse:

@@ -100,6 +100,7 @@ async def test_invalid_body_lists_every_error(client: httpx.AsyncClient) -> None
         pytest.param(b'{"items": [', id="truncated"),
         pytest.param(b"items=mug", id="form-text"),
         pytest.param(b'{"items": ["mug",]}', id="trailing-comma"),
+        pytest.param(b'{"items": ["\xff\xfe"]}', id="not-utf-8"),
     ],
 )
 async def test_malformed_json_422(client: httpx.AsyncClient, content: bytes) -> None:

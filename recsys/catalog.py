@@ -738,7 +738,7 @@ def _decode_strings(name: str, kind: str, arrays: Mapping[str, np.ndarray]) -> n
 
 
 def catalog_from_metadata(metadata: pd.DataFrame, item_ids: IdMap) -> Catalog:
-    """Build a catalogue from position-aligned metadata, as ``Interactions.item_metadata`` holds it."""
+    """Build a catalogue from position-aligned metadata, in the layout of ``Interactions.item_metadata``."""
     frame = metadata.copy()
     frame.insert(0, "item_id", pd.Series(item_ids.ids_of(np.arange(len(item_ids))), dtype=object))
     if item_ids.kind == "int":

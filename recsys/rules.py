@@ -237,7 +237,7 @@ class Rules:
 
     Items the model has but the catalogue lacks have every attribute missing. A
     missing value never equals a condition and is never in a range, so such items
-    fail ``include`` and pass ``exclude``; they get no boost, count as always
+    fail ``include`` and pass ``exclude``. They get no boost, count as always
     available, and are not capped by ``max_per_category``.
 
     Parameters

@@ -419,8 +419,7 @@ def open_event_store(settings: Settings) -> EventStore:
         store = EventStore(url)
         store.create_tables()
     except Exception as error:
-        shown = make_url(url).render_as_string(hide_password=True) if "://" in url else "(malformed URL)"
-        logger.error("startup failed: cannot open the event store %s: %s", shown, error)
+        logger.error("startup failed: cannot open the event store %s: %s", _shown_url(url), error)
         raise
     logger.info("storing events in %s", store.url.render_as_string(hide_password=True))
     return store
@@ -450,6 +449,14 @@ def read_recent_history(store: EventStore, model: Recommender, user_id: Id) -> p
     if kept.empty:
         return None
     return kept.reset_index(drop=True)
+
+
+def _shown_url(url: str) -> str:
+    """Return ``url`` with its password masked, for logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(malformed URL)"
 
 
 def _parse_url(url: str) -> URL:

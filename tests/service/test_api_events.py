@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 import recsys
 from recsys.cli import main as cli_main
+from recsys.exceptions import DataValidationError
 from service.config import Settings
 from service.main import create_app
 from service.store import EventStore
@@ -407,3 +408,16 @@ def test_train_from_store_bad_source_exits_2(
     assert status == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "missing.sqlite3").exists()
+
+
+async def test_bad_database_url_fails_startup(
+    retail_model_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings(model_dir=retail_model_dir, database_url="mysql://user:secret@127.0.0.1/recsys")
+
+    with pytest.raises(DataValidationError, match="unsupported database 'mysql'"):
+        async with running_app(create_app(settings)):
+            pass
+
+    assert "startup failed: cannot open the event store mysql://user:***@127.0.0.1/recsys" in caplog.text
+    assert "secret" not in caplog.text

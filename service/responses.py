@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import weakref
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -12,22 +14,87 @@ import pandas as pd
 from recsys import Recommendations, Recommender
 from service.schemas import RecommendedItem
 
-__all__ = ["json_metadata", "recommended_items"]
+__all__ = ["MAX_CACHED_ITEMS", "cached_item_metadata", "json_metadata", "recommended_items"]
+
+
+#: Maximum number of items whose metadata is cached per model. When a request would
+#: pass it, the cache of that model starts again empty.
+MAX_CACHED_ITEMS = 100_000
 
 
 def recommended_items(model: Recommender, result: Recommendations) -> list[RecommendedItem]:
-    """Build the response items of ``result``, each with the model's metadata for it."""
-    metadata = model.get_item_metadata(result.item_ids)
+    """Build the response items of ``result``, each with the model's metadata for it.
+
+    The items are built without validation, because every value comes from the
+    fitted model: ids are int or str, scores are float and reasons are the
+    schema's literals. The response model that contains them still validates its own
+    fields.
+    """
+    metadata = cached_item_metadata(model, result.item_ids)
     return [
-        RecommendedItem(
+        RecommendedItem.model_construct(
             item_id=item.item_id,
-            score=item.score,
+            score=float(item.score),
             reason=item.reason,
             because=list(item.because),
-            metadata=json_metadata(attributes),
+            metadata=attributes,
         )
         for item, attributes in zip(result.items, metadata, strict=True)
     ]
+
+
+@dataclass(slots=True)
+class _MetadataCache:
+    """The JSON metadata of a model's items, valid while the model keeps these id and metadata objects."""
+
+    item_ids: object
+    item_metadata: object
+    by_item: dict[Any, dict[str, Any]]
+
+
+# Keyed by the model object, so a reloaded model starts with an empty cache and the
+# cache of a model that is no longer served is freed with it.
+_metadata_caches: weakref.WeakKeyDictionary[Recommender, _MetadataCache] = weakref.WeakKeyDictionary()
+
+
+def cached_item_metadata(model: Recommender, item_ids: Sequence[Any]) -> list[dict[str, Any]]:
+    """Return ``json_metadata(model.get_item_metadata(item_ids))``, cached per model and item.
+
+    ``get_item_metadata`` copies every metadata column, so its cost grows with the
+    catalogue. The cache keeps the cleaned metadata of each item asked for. It is
+    dropped when the model replaces its ``item_ids_`` or ``item_metadata_`` (as
+    ``set_catalog``, ``partial_fit`` and ``forget_users`` do). The returned
+    dicts are shared between requests, so callers must not change them.
+
+    NOTE: a change made inside the metadata frame in place, without assigning a
+    new frame, is not seen until the model is reloaded.
+    """
+    cache = _metadata_caches.get(model)
+    if (
+        cache is None
+        or cache.item_ids is not model.item_ids_
+        or cache.item_metadata is not model.item_metadata_
+    ):
+        cache = _MetadataCache(model.item_ids_, model.item_metadata_, {})
+        _metadata_caches[model] = cache
+    by_item = cache.by_item
+    # Other threads can fill or clear by_item meanwhile, so this request keeps its own lookups.
+    found: dict[Any, dict[str, Any]] = {}
+    missing = []
+    for item_id in item_ids:
+        attributes = by_item.get(item_id)
+        if attributes is None:
+            missing.append(item_id)
+        else:
+            found[item_id] = attributes
+    if missing:
+        if len(by_item) + len(missing) > MAX_CACHED_ITEMS:
+            by_item.clear()
+        for item_id, attributes in zip(missing, model.get_item_metadata(missing), strict=True):
+            cleaned = json_metadata(attributes)
+            found[item_id] = cleaned
+            by_item[item_id] = cleaned
+    return [found[item_id] for item_id in item_ids]
 
 
 def json_metadata(attributes: Mapping[str, Any]) -> dict[str, Any]:

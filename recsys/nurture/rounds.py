@@ -449,12 +449,19 @@ class _Picker:
         recent = product_events[product_events["event"].isin(list(model.event_names_))]
         if recent_after is not None:
             recent = recent[recent["timestamp"] > to_utc(recent_after, "recent_after")]
-        self.recent = {
-            key: group[["item_id", "event", "weight"]] for key, group in recent.groupby("lead_key")
-        }
-        self.lead_events = {
-            key: group[["item_id", "event"]] for key, group in product_events.groupby("lead_key")
-        }
+        self.recent = _recent_weights(model, recent)
+        # Recent items the campaign's exclude_seen names; True is handled by recommend itself.
+        self.recent_seen: dict[str, list[Id]] = {}
+        if isinstance(self.exclude_seen, tuple):
+            seen = recent[recent["event"].isin(list(self.exclude_seen))]
+            for key, item_id in zip(seen["lead_key"], seen["item_id"], strict=True):
+                self.recent_seen.setdefault(key, []).append(item_id)
+        self.lead_events: dict[str, dict[str, set[str]]] = {}
+        for key, item_id, event in zip(
+            product_events["lead_key"], product_events["item_id"], product_events["event"], strict=True
+        ):
+            self.lead_events.setdefault(key, {}).setdefault(id_key(item_id), set()).add(event)
+        self._labels: dict[str, str] = {}
 
     def candidates(
         self, leads: Sequence[Id], pool: int | None, strict: bool, show_progress: bool
@@ -481,6 +488,7 @@ class _Picker:
                 *self.campaign.exclude_items,
                 *cooldown_items.get(key, ()),
                 *self.bought.get(key, []),
+                *self.recent_seen.get(key, []),
             ]
             result = self.model.recommend(
                 lead,
@@ -513,16 +521,16 @@ class _Picker:
         )
 
     def _label(self, item_id: Id) -> str:
-        description = self.model.get_item_metadata([item_id])[0].get("description")
-        return f"{item_id} ({description})" if description else str(item_id)
+        key = id_key(item_id)
+        if key not in self._labels:
+            description = self.model.get_item_metadata([item_id])[0].get("description")
+            self._labels[key] = f"{item_id} ({description})" if description else str(item_id)
+        return self._labels[key]
 
     def _strongest_event(self, lead: Id, item_id: Id) -> str | None:
         """Return the event type with the largest model weight the lead had on the item."""
         weights = self.model._event_weights()
-        events: set[str] = set()
-        recent = self.lead_events.get(id_key(lead))
-        if recent is not None:
-            events.update(recent.loc[recent["item_id"].map(id_key) == id_key(item_id), "event"])
+        events = set(self.lead_events.get(id_key(lead), {}).get(id_key(item_id), ()))
         user = self.model.user_ids_.index_of(lead)
         item = self.model.item_ids_.index_of(item_id)
         if user >= 0 and item >= 0:
@@ -535,6 +543,29 @@ class _Picker:
         if not events:
             return None
         return max(events, key=lambda event: (weights.get(event, 0.0), event))
+
+
+def _recent_weights(model: Recommender, recent: pd.DataFrame) -> dict[str, dict[Id, float]]:
+    """Return per lead the item weights of recent events, as :meth:`Recommender.weigh_events` computes them.
+
+    One vectorised pass over all leads replaces a ``weigh_events`` call per lead.
+    """
+    if recent.empty:
+        return {}
+    weights = model._event_weights()
+    values = recent.assign(
+        value=recent["event"].map(weights).to_numpy(dtype=float) * recent["weight"].to_numpy()
+    )
+    grouped = values.groupby(["lead_key", "item_id", "event"], sort=False)["value"]
+    per_event = grouped.sum() if model.data_params_["count_repeats"] else grouped.max()
+    per_item = per_event.groupby(level=["lead_key", "item_id"], sort=False).sum()
+    result: dict[str, dict[Id, float]] = {}
+    keys = per_item.index.get_level_values("lead_key")
+    item_ids = per_item.index.get_level_values("item_id")
+    for key, item_id, value in zip(keys, item_ids, per_item.to_numpy(), strict=True):
+        if value > 0:
+            result.setdefault(str(key), {})[item_id] = float(value)
+    return result
 
 
 def _exclude_seen(model: Recommender, campaign: Campaign) -> bool | tuple[str, ...]:

@@ -279,3 +279,22 @@ def test_unicode_ids_round_trip(tmp_path):
     assert send.lead_id == "東京"
     assert send.item_ids == ["tasse ☕"]
     assert send.items[0].because == ("thé vert",)
+
+
+def test_recent_weights_match_weigh_events(model):
+    from recsys.nurture._frames import normalize_events
+    from recsys.nurture.rounds import _recent_weights
+
+    events = pd.DataFrame(
+        {
+            "user_id": ["d", "d", "d", "d"],
+            "item_id": ["tea", "tea", "cup", "tea"],
+            "event": ["view", "view", "cart", "purchase"],
+            "timestamp": START,
+            "weight": [1.0, 2.0, 1.0, 1.0],
+        }
+    )
+
+    weights = _recent_weights(model, normalize_events(events))
+
+    assert weights == {"d": model.weigh_events(events)}

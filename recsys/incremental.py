@@ -19,9 +19,9 @@ How it works, for the changed users (their histories gained or lost cells):
    ``j`` that co-occurs with ``i`` has new statistics. Those scores are recomputed from column ``j`` of the
    co-occurrence. Row ``i`` keeps its stored neighbours and takes in the rescored
    pairs that now rank inside its top ``n_neighbors``. That merge is exact unless
-   a stored neighbour's score fell, because then an item that was just outside
-   the list may move in; such rows, and every such row under ``shrinkage``, are
-   recomputed in full.
+   a stored neighbour of a full row fell below the row's old worst pair, because
+   then an item that was just outside the list may move in. Such rows, and every
+   such row under ``shrinkage``, are recomputed in full.
 4. When a global quantity changes, every row is recomputed: the number of users
    for lift and llr, or whether all weights are equal (the fit then counts
    instead of multiplying, see :func:`recsys.similarity.item_similarity`). So is
@@ -108,9 +108,11 @@ def partial_fit(model: ItemKNN, data: Interactions | pd.DataFrame | str | PathLi
     batch = _batch_interactions(model, data)
     state = _merge(model, batch)
 
-    old_similarity = _remap_similarity(model.similarity_, state.item_old_to_new, len(state.item_ids))
-    similarity = _refresh_similarity(model, state, old_similarity)
-    _set_state(model, state, state.new, state.new_seen, similarity, _grown_metadata(model, state))
+    n_items = len(state.item_ids)
+    old_similarity = _remap_similarity(model.similarity_, state.item_old_to_new, n_items)
+    old_support = _old_support(model, state.item_old_to_new, n_items)
+    refreshed = _refresh_similarity(model, state, old_similarity)
+    _set_state(model, state, state.new, state.new_seen, refreshed, _grown_metadata(model, state), old_support)
     model.n_events_ = int(model.n_events_) + batch.n_events
     _finish(model, "partial_fit", started, batch.n_events)
 
@@ -165,7 +167,7 @@ def forget_users(model: ItemKNN, user_ids: Iterable[Id], *, ignore_unknown: bool
         presence_changed_users=deleted,
         value_changed_users=deleted,
     )
-    similarity = _refresh_similarity(model, state, model.similarity_)
+    refreshed = _refresh_similarity(model, state, model.similarity_)
 
     # Drop the deleted users' rows and the items no remaining user has.
     kept_users = np.setdiff1d(identity_users, deleted)
@@ -180,14 +182,18 @@ def forget_users(model: ItemKNN, user_ids: Iterable[Id], *, ignore_unknown: bool
     )
     state.user_ids = IdMap.from_sorted(model.user_ids_.ids[kept_users], "user_id")
     state.item_ids = IdMap.from_sorted(model.item_ids_.ids[kept_items], "item_id")
-    if similarity is not None:
-        similarity = _remap_similarity(similarity, item_map, len(kept_items))
+    old_support = _old_support(model, item_map, len(kept_items))
+    if refreshed is not None:
+        refreshed = _Refreshed(
+            _remap_similarity(refreshed.similarity, item_map, len(kept_items)),
+            refreshed.changed_rows[kept_items],
+        )
     metadata = model.item_metadata_
     if metadata is not None:
         metadata = metadata.iloc[kept_items].reset_index(drop=True)
     n_cells = int(np.sum(lengths[deleted]))
     n_triples = int(np.bitwise_count(np.asarray(model.seen_events_)[~keep_cells]).sum())
-    _set_state(model, state, compact, state.new_seen, similarity, metadata)
+    _set_state(model, state, compact, state.new_seen, refreshed, metadata, old_support)
     # NOTE: the model stores no raw event rows, so n_events_ drops by the deleted
     # users' distinct (user, item, event) triples. It matches a refit's count only
     # when those users had no repeated events.
@@ -419,28 +425,49 @@ def _merge_values(
 # --------------------------------------------------------------------------- similarity
 
 
-def _remap_similarity(similarity: sp.csr_array, item_map: np.ndarray, n_items: int) -> sp.csr_array:
-    """Move a similarity to another item space by an increasing map (-1 drops a row)."""
+def _remap_similarity(
+    similarity: sp.csr_array, item_map: np.ndarray, n_items: int, *, drop_dangling: bool = False
+) -> sp.csr_array:
+    """Move a similarity to another item space by an increasing map (-1 drops an item).
+
+    A pair whose column is dropped raises, unless ``drop_dangling`` drops the pair.
+    """
     similarity = sp.csr_array(similarity)
     lengths = np.diff(similarity.indptr)
     rows = np.repeat(np.arange(similarity.shape[0]), lengths)
     keep = item_map[rows] >= 0
+    if drop_dangling:
+        keep &= item_map[np.asarray(similarity.indices, dtype=np.int64)] >= 0
     new_rows = item_map[rows[keep]]
     columns = item_map[np.asarray(similarity.indices, dtype=np.int64)[keep]]
     if (columns < 0).any():
         raise AssertionError("a kept similarity row refers to a dropped item")
-    return _similarity_csr(new_rows, columns, np.asarray(similarity.data)[keep], n_items)
+    # An increasing map keeps canonical rows sorted.
+    return _similarity_csr(
+        new_rows, columns, np.asarray(similarity.data)[keep], n_items, similarity.dtype, presorted=True
+    )
 
 
-def _similarity_csr(rows: np.ndarray, columns: np.ndarray, values: np.ndarray, n_items: int) -> sp.csr_array:
-    """Build a canonical similarity with the index dtype the fit uses."""
-    order = np.lexsort((columns, rows))
+def _similarity_csr(
+    rows: np.ndarray,
+    columns: np.ndarray,
+    values: np.ndarray,
+    n_items: int,
+    dtype: Any = np.float32,
+    *,
+    presorted: bool = False,
+) -> sp.csr_array:
+    """Build a canonical items x items matrix with the index dtype the fit uses.
+
+    ``presorted`` skips the sort for pairs already in (row, column) order.
+    """
+    order = np.arange(len(rows)) if presorted else np.lexsort((columns, rows))
     index_dtype = np.int32 if max(n_items, len(rows)) < np.iinfo(np.int32).max else np.int64
     indptr = np.zeros(n_items + 1, dtype=index_dtype)
     np.cumsum(np.bincount(rows, minlength=n_items), out=indptr[1:])
     result: sp.csr_array = sp.csr_array(
         (
-            np.asarray(values, dtype=np.float32)[order],
+            np.asarray(values, dtype=dtype)[order],
             np.asarray(columns)[order].astype(index_dtype),
             indptr,
         ),
@@ -465,7 +492,15 @@ class _Mode:
         return cls(use_weights, scale)
 
 
-def _refresh_similarity(model: ItemKNN, state: _State, old_similarity: sp.csr_array) -> sp.csr_array | None:
+@dataclass(frozen=True)
+class _Refreshed:
+    """A similarity and the mask of the rows whose pairs may differ from the old ones."""
+
+    similarity: sp.csr_array
+    changed_rows: np.ndarray
+
+
+def _refresh_similarity(model: ItemKNN, state: _State, old_similarity: sp.csr_array) -> _Refreshed | None:
     """Return the similarity of ``state.new`` in the state's space, or None to refit every row."""
     measure = model.similarity
     old_mode, mode = _Mode.of(state.old, measure), _Mode.of(state.new, measure)
@@ -480,7 +515,7 @@ def _refresh_similarity(model: ItemKNN, state: _State, old_similarity: sp.csr_ar
 
     changed_users = state.value_changed_users if mode.use_weights else state.presence_changed_users
     if len(changed_users) == 0:
-        return old_similarity
+        return _Refreshed(old_similarity, np.zeros(state.new.shape[1], dtype=bool))
     # Rows whose co-occurrence changed: every item a changed user had or has.
     rows = np.unique(
         np.concatenate([_row_items(state.old, changed_users), _row_items(state.new, changed_users)])
@@ -505,7 +540,10 @@ def _refresh_similarity(model: ItemKNN, state: _State, old_similarity: sp.csr_ar
     recompute = np.zeros(state.new.shape[1], dtype=bool)
     recompute[rows] = True
     updates = computation.rescore(rescored, recompute, old_similarity, shrinking=model.shrinkage > 0)
-    return computation.assemble(old_similarity, np.flatnonzero(recompute), updates)
+    similarity = computation.assemble(old_similarity, np.flatnonzero(recompute), updates)
+    changed = recompute.copy()
+    changed[updates[0]] = True
+    return _Refreshed(similarity, changed)
 
 
 def _row_items(matrix: sp.csr_array, users: np.ndarray) -> np.ndarray:
@@ -667,7 +705,7 @@ class _RowComputation:
         merged_rows = np.concatenate([rows, update_rows[~stored]])
         merged_columns = np.concatenate([columns, update_columns[~stored]])
         merged_values = np.concatenate([values, update_values[~stored]])
-        keep = ~is_fresh[merged_rows]
+        keep = ~is_fresh[merged_rows] & (merged_values > 0)
         merged_rows, merged_columns, merged_values = (
             merged_rows[keep],
             merged_columns[keep],
@@ -796,9 +834,10 @@ def _rescore_columns(
     """Rescore pair (i, j) for every item j in ``columns`` and every i that co-occurs with it.
 
     Co-occurrence is symmetric, so row j of the accumulation is column j. A row
-    ``i`` not yet marked in ``recompute`` is marked when a stored neighbour's score
-    fell or lost its support, or on any touch when ``shrinking``. Otherwise a
-    higher score of a stored neighbour, or a new pair that ranks inside the row,
+    ``i`` not yet marked in ``recompute`` is marked when, in a full row, a stored
+    neighbour's score falls below the row's old worst pair or the pair loses its
+    support, and on any touch when ``shrinking``. Otherwise a new score of a
+    stored neighbour (0 drops the pair), or a new pair that ranks inside the row,
     is returned as (row, column, score).
     """
     capacity = 1024
@@ -851,10 +890,12 @@ def _rescore_columns(
             if support >= min_support:
                 score = np.float32(_kernels._score(measure, weighted, support, i, j, norms, counts, n_users))
             if stored:
-                if score < kept_values[low]:
-                    recompute[i] = True
-                    continue
                 if score == kept_values[low]:
+                    continue
+                # A stored pair that falls below the row's old worst pair (or out of
+                # a full row) may let an unseen item in, so the row is recomputed.
+                if full[i] and (score <= 0.0 or _kernels._worse(score, j, worst_value[i], worst_index[i])):
+                    recompute[i] = True
                     continue
             elif score <= 0.0 or (full[i] and not _kernels._worse(worst_value[i], worst_index[i], score, j)):
                 continue
@@ -877,8 +918,9 @@ def _set_state(
     state: _State,
     user_items: sp.csr_array,
     seen: np.ndarray,
-    similarity: sp.csr_array | None,
+    refreshed: _Refreshed | None,
     metadata: pd.DataFrame | None,
+    old_support: sp.csr_array | None,
 ) -> None:
     """Install the new histories on ``model``, refitting every similarity row when asked."""
     model.user_ids_ = state.user_ids
@@ -888,7 +930,7 @@ def _set_state(
     model.popularity_ = np.asarray(user_items.sum(axis=0), dtype=np.float64).ravel()
     model.item_metadata_ = metadata
     model._set_popular_order()
-    if similarity is None:
+    if refreshed is None:
         interactions = Interactions(
             user_ids=state.user_ids,
             item_ids=state.item_ids,
@@ -899,16 +941,48 @@ def _set_state(
         )
         model._fit_model(interactions)
     else:
-        model.similarity_ = similarity
-        _refresh_support(model, similarity, user_items)
+        model.similarity_ = refreshed.similarity
+        if hasattr(model, "support_"):
+            model.support_ = _refreshed_support(refreshed, user_items, old_support)
 
 
-def _refresh_support(model: ItemKNN, similarity: sp.csr_array, user_items: sp.csr_array) -> None:
-    """Recount the co-buyers of each stored pair when the model keeps them (``support_``)."""
-    from recsys.models import item_knn
+def _old_support(model: ItemKNN, item_map: np.ndarray, n_items: int) -> sp.csr_array | None:
+    """Return the stored co-buyer counts (``support_``) moved to the new item space, if any."""
+    support = getattr(model, "support_", None)
+    if support is None:
+        return None
+    # Rows that lose a pair this way are changed rows, whose counts are recounted.
+    return _remap_similarity(support, item_map, n_items, drop_dangling=True)
 
-    if hasattr(model, "support_") and hasattr(item_knn, "_pair_support"):
-        model.support_ = item_knn._pair_support(similarity, user_items)
+
+def _refreshed_support(
+    refreshed: _Refreshed, user_items: sp.csr_array, old_support: sp.csr_array | None
+) -> sp.csr_array:
+    """Recount the co-buyers of the pairs in changed rows and keep the other rows' counts.
+
+    A pair's count changes only through a changed user who has both items, and
+    such a row is always a changed row, so the other rows keep their pairs and counts.
+    """
+    from recsys.models.item_knn import _pair_support
+
+    similarity = refreshed.similarity
+    if old_support is None:
+        return _pair_support(similarity, user_items)
+    lengths = np.diff(similarity.indptr)
+    entry_changed = np.repeat(refreshed.changed_rows, lengths)
+    changed_part = _similarity_csr(
+        np.repeat(np.arange(similarity.shape[0]), lengths)[entry_changed],
+        np.asarray(similarity.indices, dtype=np.int64)[entry_changed],
+        np.asarray(similarity.data)[entry_changed],
+        similarity.shape[0],
+        presorted=True,
+    )
+    counts = _pair_support(changed_part, user_items)
+    old_entry_kept = np.repeat(~refreshed.changed_rows, np.diff(old_support.indptr))
+    data = np.empty(similarity.nnz, dtype=counts.dtype)
+    data[entry_changed] = counts.data
+    data[~entry_changed] = np.asarray(old_support.data)[old_entry_kept]
+    return sp.csr_array((data, similarity.indices, similarity.indptr), shape=similarity.shape)
 
 
 def _grown_metadata(model: ItemKNN, state: _State) -> pd.DataFrame | None:

@@ -55,7 +55,7 @@ from recsys.data import (
     validate_events,
 )
 from recsys.exceptions import DataValidationError
-from recsys.models.item_knn import ItemKNN
+from recsys.models.item_knn import ItemKNN, _pair_support
 from recsys.persistence import content_version
 from recsys.similarity import ItemStats, _check_parameters, cap_user_items, similarity_from_cooccurrence
 
@@ -209,6 +209,7 @@ def fit_distributed(
         interactions, pieces, rows = _interactions(events, settings, runner)
         model._fit_shared(interactions)
         model.similarity_ = _similarity(pieces, rows, interactions.user_items, model, item_blocks, runner)
+        model.support_ = _kept_pair_support(model, interactions.user_items)
         model.fitted_at_ = datetime.now(UTC).isoformat(timespec="seconds")
         model.version_ = content_version(model)
         logger.info(
@@ -656,6 +657,19 @@ def _similarity(
             )
         )
     return _join_blocks(runner.compute(blocks), n_items, scale)
+
+
+def _kept_pair_support(model: ItemKNN, user_items: sp.csr_array) -> sp.csr_array:
+    """Count the co-buyers of each kept pair, as ``ItemKNN.fit`` does.
+
+    Only the kept pairs are counted (at most ``n_neighbors`` per item), so this
+    runs on the driver, over the history it holds anyway; the users a cap drops
+    are dropped here too, with the same random keys.
+    """
+    matrix = user_items
+    if model.max_items_per_user is not None:
+        matrix = cap_user_items(matrix, model.max_items_per_user, random_state=model.random_state)
+    return _pair_support(model.similarity_, matrix)
 
 
 def _piece_matrix(piece: _Piece) -> sp.csr_array:

@@ -43,3 +43,23 @@ def test_notebooks_have_no_outputs() -> None:
             if cell.get("outputs") or cell.get("execution_count")
         ]
         assert stale == [], f"{path.name} has committed outputs in cells {stale}"
+
+
+def test_nurture_notebook_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # A sample of customers keeps the run to seconds; the notebook reads this variable.
+    monkeypatch.setenv("RECSYS_NOTEBOOK_MAX_USERS", "800")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    notebook = nbformat.read(NOTEBOOKS / "nurture_campaign.ipynb", as_version=4)
+
+    NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
+
+    errors = [
+        output
+        for cell in notebook.cells
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "error"
+    ]
+    assert errors == []
+    assert notebook.cells[-1].outputs, "the last cell printed no hand-off"

@@ -301,12 +301,12 @@ def read_manifest(path: str | PathLike[str]) -> dict[str, Any]:
         raise ModelFormatError(
             f"model directory {str(directory)!r} has format version {version}, written by a newer "
             f"recsys ({manifest.get('recsys_version', 'unknown')}); this recsys {__version__} reads "
-            f"format version {FORMAT_VERSION}. Upgrade recsys or retrain the model"
+            f"format versions {_OLDEST_READABLE_VERSION} to {FORMAT_VERSION}. Upgrade recsys or retrain the model"
         )
     if version < _OLDEST_READABLE_VERSION:
         raise ModelFormatError(
             f"model directory {str(directory)!r} has format version {version}; this recsys "
-            f"{__version__} reads format version {FORMAT_VERSION} (and {_OLDEST_READABLE_VERSION}). "
+            f"{__version__} reads format versions {_OLDEST_READABLE_VERSION} to {FORMAT_VERSION}. "
             f"Retrain the model"
         )
     for key in (

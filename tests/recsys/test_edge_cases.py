@@ -377,7 +377,10 @@ def test_newer_format_names_both_versions(tmp_path):
     manifest["format_version"] = 99
     manifest_path.write_text(json.dumps(manifest))
 
-    with pytest.raises(ModelFormatError, match=r"format version 99.*reads format version 1"):
+    from recsys.persistence import _OLDEST_READABLE_VERSION, FORMAT_VERSION
+
+    expected = rf"format version 99.*reads format versions {_OLDEST_READABLE_VERSION} to {FORMAT_VERSION}\."
+    with pytest.raises(ModelFormatError, match=expected):
         load(tmp_path / "m")
 
 

@@ -24,7 +24,13 @@ from recsys import (
     NotFittedError,
     load,
 )
-from recsys.persistence import FORMAT_VERSION, MANIFEST, content_version, read_manifest
+from recsys.persistence import (
+    _OLDEST_READABLE_VERSION,
+    FORMAT_VERSION,
+    MANIFEST,
+    content_version,
+    read_manifest,
+)
 
 Purchases = Callable[[dict[str, list[str]]], pd.DataFrame]
 
@@ -289,7 +295,8 @@ def test_load_newer_format_version(saved: Path) -> None:
     with pytest.raises(
         ModelFormatError,
         match=rf"format version {FORMAT_VERSION + 1}, written by a newer recsys \(9\.0\.0\).*"
-        rf"reads format version {FORMAT_VERSION}\. Upgrade recsys or retrain the model",
+        rf"reads format versions {_OLDEST_READABLE_VERSION} to {FORMAT_VERSION}\. "
+        r"Upgrade recsys or retrain the model",
     ):
         load(saved)
 
@@ -298,7 +305,9 @@ def test_load_older_format_version(saved: Path) -> None:
     edit_manifest(saved, format_version=0)
 
     with pytest.raises(
-        ModelFormatError, match=rf"format version 0; this recsys .* reads format version {FORMAT_VERSION}"
+        ModelFormatError,
+        match=rf"format version 0; this recsys .* reads format versions {_OLDEST_READABLE_VERSION} to "
+        rf"{FORMAT_VERSION}\. Retrain the model",
     ):
         load(saved)
 

@@ -181,6 +181,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     tune.set_defaults(handler=_tune)
 
+    diff = commands.add_parser(
+        "diff", help="compare the similar-item lists of two saved models (churn after a refit or update)"
+    )
+    diff.add_argument("old", type=Path, help="model directory of the old model")
+    diff.add_argument("new", type=Path, help="model directory of the new model")
+    diff.add_argument(
+        "--top-items",
+        type=int,
+        default=100,
+        help="compare this many of the old model's most popular items (default 100)",
+    )
+    diff.add_argument("-n", type=int, default=10, help="length of the compared lists (default 10)")
+    diff.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    diff.set_defaults(handler=_diff)
+
     serve = commands.add_parser("serve", help="serve a model over HTTP")
     serve.add_argument("--model", type=Path, required=True, help="model directory")
     serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
@@ -501,6 +516,18 @@ def _tune_event_weights(args: argparse.Namespace) -> int:
     print(result.trials.to_string(index=False))
     if args.out is not None:
         result.trials.to_csv(args.out, index=False)
+    return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from recsys.diff import compare_models
+    from recsys.persistence import load_model
+
+    result = compare_models(load_model(args.old), load_model(args.new), top_items=args.top_items, n=args.n)
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(result.format_table())
     return 0
 
 

@@ -6,6 +6,7 @@ The public API is listed in ``__all__``; everything else may change without noti
 from recsys._version import __version__
 from recsys.catalog import Catalog
 from recsys.data import DEFAULT_EVENT_WEIGHTS, IdMap, Interactions, read_events, validate_events
+from recsys.diff import ModelDiff, compare_models
 from recsys.exceptions import (
     DataValidationError,
     ModelFormatError,
@@ -48,6 +49,7 @@ __all__ = [
     "ImplicitTFIDF",
     "Interactions",
     "ItemKNN",
+    "ModelDiff",
     "ModelFormatError",
     "MostPopular",
     "NotFittedError",
@@ -63,6 +65,7 @@ __all__ = [
     "UnknownItemError",
     "UnknownUserError",
     "__version__",
+    "compare_models",
     "item_similarity",
     "load",
     "read_events",

@@ -120,6 +120,7 @@ async def test_openapi_lists_handlers(client: httpx.AsyncClient) -> None:
         "/metrics",
         "/v1/admin/reload",
         "/v1/events",
+        "/v1/items",
     }
     operation = paths["/v1/items/{item_id}/similar"]["get"]
     assert operation["operationId"].startswith("read_similar_items")

@@ -478,9 +478,15 @@ def _generate(
 
 
 _WRK_SCRIPT = """
-local requests = {%(requests)s}
-local count = #requests
+local requests = {}
+local count = 0
 local next_index = 0
+
+-- wrk calls init after it has set the Host header, which wrk.format then adds.
+init = function(args)
+  requests = {%(requests)s}
+  count = #requests
+end
 
 request = function()
   next_index = next_index %% count + 1
@@ -515,7 +521,6 @@ def wrk_script(requests: list[HttpRequest]) -> str:
         formatted.append(
             f"wrk.format({_lua_string(request.method)}, {_lua_string(request.path)}, {headers}, {body})"
         )
-    # wrk.format is available once the script runs, so the table is built then, once per thread.
     return _WRK_SCRIPT % {"requests": ",\n".join(formatted)}
 
 

@@ -301,21 +301,30 @@ def _merge(model: ItemKNN, batch: Interactions) -> _State:
 
     old = model.user_items_
     old_lengths = np.diff(old.indptr)
-    # Both maps are increasing, so the old cells stay sorted by (row, column).
-    old_rows = np.repeat(user_old, old_lengths)
-    old_keys = old_rows * n_items + item_old[np.asarray(old.indices, dtype=np.int64)]
-    old_values = np.asarray(old.data, dtype=np.float32)
+    union_lengths = np.zeros(n_users, dtype=np.int64)
+    union_lengths[user_old] = old_lengths
+    # Both maps are increasing, so every row stays sorted by column.
+    old_indices = old.indices if len(item_ids) == len(model.item_ids_) else item_old[old.indices]
+    old_in_union = _csr(old.data, old_indices, _indptr(union_lengths), (n_users, n_items))
     old_seen = np.asarray(model.seen_events_, dtype=np.uint32)
-    old_in_union = _csr(
-        old_values, old_keys % n_items, _indptr(np.bincount(old_rows, minlength=n_users)), (n_users, n_items)
-    )
 
     keys, per_event, seen = _batch_cells(model, batch, user_added, item_added, n_items)
+    batch_users = np.unique(keys // n_items)
+    # The stored cells of the users with new events, as sorted (user, item) keys.
+    positions = _row_positions(old_in_union.indptr, batch_users)
+    old_keys = (
+        np.repeat(batch_users, np.diff(old_in_union.indptr)[batch_users]) * n_items
+        + np.asarray(old_in_union.indices, dtype=np.int64)[positions]
+    )
+    old_values = np.asarray(old_in_union.data, dtype=np.float32)[positions]
+    old_bits = old_seen[positions]
+
     slot = np.searchsorted(old_keys, keys)
     found = slot < len(old_keys)
     found[found] = old_keys[slot[found]] == keys[found]
-    previous = np.where(found, old_values[np.minimum(slot, max(len(old_keys) - 1, 0))], np.float32(0))
-    previous_seen = np.where(found, old_seen[np.minimum(slot, max(len(old_keys) - 1, 0))], np.uint32(0))
+    safe = np.minimum(slot, max(len(old_keys) - 1, 0))
+    previous = np.where(found, old_values[safe] if len(old_keys) else 0, np.float32(0)).astype(np.float32)
+    previous_seen = np.where(found, old_bits[safe] if len(old_keys) else 0, np.uint32(0)).astype(np.uint32)
     merged, ambiguous = _merge_values(
         previous, previous_seen, per_event, bool(model.data_params_["count_repeats"])
     )
@@ -331,16 +340,24 @@ def _merge(model: ItemKNN, batch: Interactions) -> _State:
         )
     merged_seen = previous_seen | seen
 
-    values = old_values.copy()
-    bits = old_seen.copy()
-    values[slot[found]] = merged[found]
-    bits[slot[found]] = merged_seen[found]
+    row_values = old_values.copy()
+    row_bits = old_bits.copy()
+    row_values[slot[found]] = merged[found]
+    row_bits[slot[found]] = merged_seen[found]
     added = ~found
-    all_keys = np.insert(old_keys, slot[added], keys[added])
-    values = np.insert(values, slot[added], merged[added])
-    bits = np.insert(bits, slot[added], merged_seen[added])
-    rows = all_keys // n_items
-    new = _csr(values, all_keys % n_items, _indptr(np.bincount(rows, minlength=n_users)), (n_users, n_items))
+    row_keys = np.insert(old_keys, slot[added], keys[added])
+    row_values = np.insert(row_values, slot[added], merged[added])
+    row_bits = np.insert(row_bits, slot[added], merged_seen[added])
+    indptr, indices, (values, bits) = _replace_rows(
+        old_in_union.indptr,
+        old_in_union.indices,
+        [old_in_union.data, old_seen],
+        batch_users,
+        row_keys // n_items,
+        row_keys % n_items,
+        [row_values, row_bits],
+    )
+    new = _csr(values, indices, indptr, (n_users, n_items))
 
     cell_users = keys // n_items
     value_changed = found & (merged != previous)
@@ -420,6 +437,54 @@ def _merge_values(
     if count_repeats:
         overlap[:] = False
     return np.where(single, exact_sum, added_sum).astype(np.float32), overlap
+
+
+def _row_positions(indptr: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Return the positions in the data array of the entries of ``rows``, in order."""
+    starts = np.asarray(indptr[rows], dtype=np.int64)
+    lengths = np.asarray(indptr[rows + 1], dtype=np.int64) - starts
+    if len(rows) == 0:
+        return np.empty(0, dtype=np.int64)
+    return np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+
+
+def _replace_rows(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    arrays: list[np.ndarray],
+    rows: np.ndarray,
+    new_rows: np.ndarray,
+    new_indices: np.ndarray,
+    new_arrays: list[np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Return CSR arrays in which the sorted, unique ``rows`` hold the given entries instead.
+
+    The new entries must be sorted by (row, column) and lie in ``rows``. The other
+    rows are copied in one vectorised pass, so the cost is linear in the size.
+    """
+    n_rows = len(indptr) - 1
+    lengths = np.diff(indptr).astype(np.int64)
+    replaced = np.zeros(n_rows, dtype=bool)
+    replaced[rows] = True
+    new_lengths = np.where(replaced, 0, lengths) + np.bincount(new_rows, minlength=n_rows)
+    new_indptr = _indptr(new_lengths)
+    keep = ~np.repeat(replaced, lengths)
+    shift = np.repeat(new_indptr[:-1] - np.asarray(indptr[:-1], dtype=np.int64), lengths)
+    kept_target = np.flatnonzero(keep) + shift[keep]
+    new_rows = np.asarray(new_rows, dtype=np.int64)
+    new_target = new_indptr[new_rows] + np.arange(len(new_rows)) - np.searchsorted(new_rows, new_rows)
+
+    def place(old: np.ndarray, added: np.ndarray) -> np.ndarray:
+        out = np.empty(int(new_indptr[-1]), dtype=old.dtype)
+        out[kept_target] = np.asarray(old)[keep]
+        out[new_target] = added
+        return out
+
+    return (
+        new_indptr,
+        place(np.asarray(indices), new_indices),
+        [place(old, added) for old, added in zip(arrays, new_arrays, strict=True)],
+    )
 
 
 # --------------------------------------------------------------------------- similarity
@@ -530,16 +595,23 @@ def _refresh_similarity(model: ItemKNN, state: _State, old_similarity: sp.csr_ar
     else:
         rescored = np.empty(0, dtype=np.int64)
 
-    visits = _visits(state.new)
-    estimate = visits[rows].sum() + _COLUMN_COST_FACTOR * visits[rescored].sum()
-    if estimate >= _FULL_PASS_SHARE * visits.sum():
+    transposed = state.new.T.tocsr()
+    user_lengths = np.diff(state.new.indptr).astype(np.float64)
+    full_pass = float(np.square(user_lengths).sum())
+    estimate = _visits(transposed, user_lengths, rows) + _COLUMN_COST_FACTOR * _visits(
+        transposed, user_lengths, rescored
+    )
+    if estimate >= _FULL_PASS_SHARE * full_pass:
         logger.info("the changed rows cost about a full pass; recomputing every row")
         return None
 
-    computation = _RowComputation(model, state.new, mode, stats)
+    computation = _RowComputation(model, state.new, transposed, mode, stats)
     recompute = np.zeros(state.new.shape[1], dtype=bool)
     recompute[rows] = True
     updates = computation.rescore(rescored, recompute, old_similarity, shrinking=model.shrinkage > 0)
+    if _visits(transposed, user_lengths, np.flatnonzero(recompute)) >= _FULL_PASS_SHARE * full_pass:
+        logger.info("the rows to recompute cost about a full pass; recomputing every row")
+        return None
     similarity = computation.assemble(old_similarity, np.flatnonzero(recompute), updates)
     changed = recompute.copy()
     changed[updates[0]] = True
@@ -555,23 +627,23 @@ def _row_items(matrix: sp.csr_array, users: np.ndarray) -> np.ndarray:
     return np.asarray(matrix.indices[offsets + np.arange(lengths.sum())], dtype=np.int64)
 
 
-def _visits(matrix: sp.csr_array) -> np.ndarray:
-    """Return the pair visits of each item's row: ``sum_{u has i} d_u``."""
-    lengths = np.diff(matrix.indptr).astype(np.float64)
-    return np.bincount(
-        matrix.indices, weights=np.repeat(lengths, np.diff(matrix.indptr)), minlength=matrix.shape[1]
-    )
+def _visits(transposed: sp.csr_array, user_lengths: np.ndarray, items: np.ndarray) -> float:
+    """Return the pair visits of the rows ``items``: the sum of ``d_u`` over their users."""
+    positions = _row_positions(transposed.indptr, np.asarray(items, dtype=np.int64))
+    return float(user_lengths[np.asarray(transposed.indices)[positions]].sum())
 
 
 class _RowComputation:
     """The fit's similarity kernel, run on chosen rows of one matrix."""
 
-    def __init__(self, model: ItemKNN, matrix: sp.csr_array, mode: _Mode, stats: ItemStats) -> None:
+    def __init__(
+        self, model: ItemKNN, matrix: sp.csr_array, transposed: sp.csr_array, mode: _Mode, stats: ItemStats
+    ) -> None:
         from recsys.models.item_knn import _SHRINKAGE_CANDIDATE_FACTOR
 
         self.model = model
         self.matrix = matrix
-        self.transposed = matrix.T.tocsr()
+        self.transposed = transposed
         self.mode = mode
         self.stats = stats
         self.norms = np.sqrt(stats.squared_norms)
@@ -613,16 +685,16 @@ class _RowComputation:
         lengths = np.diff(similarity.indptr)
         full = lengths >= self.capacity
         # The worst stored pair of each row: lowest score, ties to the larger column.
-        rows = np.repeat(np.arange(similarity.shape[0]), lengths)
         columns = np.asarray(similarity.indices, dtype=np.int64)
         values = np.asarray(similarity.data, dtype=np.float32)
-        order = np.lexsort((-columns, values, rows))
         nonempty = lengths > 0
-        first = order[np.asarray(similarity.indptr[:-1], dtype=np.int64)[nonempty]]
+        starts = np.asarray(similarity.indptr[:-1], dtype=np.int64)[nonempty]
         worst_value = np.zeros(similarity.shape[0], dtype=np.float32)
         worst_index = np.zeros(similarity.shape[0], dtype=np.int64)
-        worst_value[nonempty] = values[first]
-        worst_index[nonempty] = columns[first]
+        if len(starts):
+            worst_value[nonempty] = np.minimum.reduceat(values, starts)
+            at_worst = values == np.repeat(worst_value, lengths)
+            worst_index[nonempty] = np.maximum.reduceat(np.where(at_worst, columns, -1), starts)
         accumulated, shared, touched = (array[0] for array in self.scratch)
         return cast(Any, _rescore_columns)(
             np.asarray(rescored, dtype=np.int64),
@@ -680,49 +752,54 @@ class _RowComputation:
             fresh_columns = np.asarray(shrunk.indices, dtype=np.int64)
             fresh_values = np.asarray(shrunk.data)
 
-        lengths = np.diff(similarity.indptr)
-        rows = np.repeat(np.arange(n_items), lengths)
-        columns = np.asarray(similarity.indices, dtype=np.int64)
-        values = np.asarray(similarity.data, dtype=np.float32).copy()
         is_fresh = np.zeros(n_items, dtype=bool)
         is_fresh[recompute] = True
-
         update_rows, update_columns, update_values = updates
         usable = ~is_fresh[update_rows]
-        update_rows, update_columns, update_values = (
-            update_rows[usable],
-            update_columns[usable],
-            update_values[usable],
-        )
-        # A rescored stored pair replaces its old score; the others are candidates.
+        update_rows = update_rows[usable]
+        update_columns = update_columns[usable]
+        update_values = update_values[usable]
+
+        # Rows that merge rescored pairs: their stored pairs, a rescored pair
+        # replacing its old score, plus the new candidates.
+        merged = np.unique(update_rows)
+        positions = _row_positions(similarity.indptr, merged)
+        rows = np.repeat(merged, np.diff(similarity.indptr)[merged])
+        columns = np.asarray(similarity.indices, dtype=np.int64)[positions]
+        values = np.asarray(similarity.data, dtype=np.float32)[positions]
         keys = rows * n_items + columns
         update_keys = update_rows * n_items + update_columns
         slot = np.searchsorted(keys, update_keys)
         stored = slot < len(keys)
         stored[stored] = keys[slot[stored]] == update_keys[stored]
         values[slot[stored]] = update_values[stored]
-
-        merged_rows = np.concatenate([rows, update_rows[~stored]])
-        merged_columns = np.concatenate([columns, update_columns[~stored]])
-        merged_values = np.concatenate([values, update_values[~stored]])
-        keep = ~is_fresh[merged_rows] & (merged_values > 0)
-        merged_rows, merged_columns, merged_values = (
-            merged_rows[keep],
-            merged_columns[keep],
-            merged_values[keep],
-        )
+        rows = np.concatenate([rows, update_rows[~stored]])
+        columns = np.concatenate([columns, update_columns[~stored]])
+        values = np.concatenate([values, update_values[~stored]])
+        keep = values > 0
+        rows, columns, values = rows[keep], columns[keep], values[keep]
         # Top capacity per row: score descending, ties to the smaller column, as the heap.
-        order = np.lexsort((merged_columns, -merged_values.astype(np.float64), merged_rows))
-        ranked_rows = merged_rows[order]
-        starts = np.searchsorted(ranked_rows, ranked_rows, side="left")
-        rank = np.arange(len(ranked_rows)) - starts
+        order = np.lexsort((columns, -values.astype(np.float64), rows))
+        ranked_rows = rows[order]
+        rank = np.arange(len(ranked_rows)) - np.searchsorted(ranked_rows, ranked_rows, side="left")
         top = order[rank < self.capacity]
 
+        changed_rows = np.union1d(merged, recompute)
+        rows = np.concatenate([rows[top], fresh_rows])
+        columns = np.concatenate([columns[top], fresh_columns])
+        values = np.concatenate([values[top], np.asarray(fresh_values, dtype=np.float32)])
+        order = np.lexsort((columns, rows))
+        indptr, indices, (data,) = _replace_rows(
+            similarity.indptr,
+            similarity.indices,
+            [np.asarray(similarity.data, dtype=np.float32)],
+            changed_rows,
+            rows[order],
+            columns[order],
+            [values[order]],
+        )
         return _similarity_csr(
-            np.concatenate([merged_rows[top], fresh_rows]),
-            np.concatenate([merged_columns[top], fresh_columns]),
-            np.concatenate([merged_values[top], fresh_values]),
-            n_items,
+            np.repeat(np.arange(n_items), np.diff(indptr)), indices, data, n_items, presorted=True
         )
 
 

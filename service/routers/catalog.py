@@ -62,6 +62,8 @@ class _Upload:
     response_model=CatalogResponse,
     dependencies=[Depends(require_json_body)],
     responses={
+        401: {"description": "The X-API-Key header is missing or holds an unknown key"},
+        403: {"description": "The server has no API keys, so write endpoints are disabled"},
         415: {"description": "The body is not sent as application/json"},
         422: {"description": "The catalogue is invalid; the previous one stays"},
     },

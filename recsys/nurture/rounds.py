@@ -328,7 +328,7 @@ def run_round(
         # The ledger returns an earlier send instead when another writer recorded the lead first.
         final[id_key(kept.lead_id)] = (kept, kept is not fresh)
     known = {
-        id_key(lead): result.known_user is not False
+        id_key(lead): result.known_user is not False or id_key(lead) in picker.recent
         for lead, result in zip(new_targets, candidates, strict=True)
     }
 
@@ -417,7 +417,7 @@ def next_best(
         reasons=tuple(picker.reason_text(lead, item) for item in items),
         engagement=scores[id_key(lead)],
         already_sent=False,
-        known_lead=result.known_user is not False,
+        known_lead=result.known_user is not False or id_key(lead) in picker.recent,
         model_version=str(model.version_),
     )
 

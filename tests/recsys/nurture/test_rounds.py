@@ -201,6 +201,21 @@ def test_backfill_flagged(model, ledger):
     assert plan.reasons == ("popular with other customers",) * 3
 
 
+def test_new_lead_with_recent_events_is_known(model, ledger):
+    events = pd.DataFrame(
+        {"user_id": ["newcomer"], "item_id": ["honey"], "event": ["view"], "timestamp": [START]}
+    )
+
+    result = run_round(
+        Campaign("spring", items_per_round=1), 1, model, ledger, ["newcomer"], events, now=START
+    )
+    plan = next_best(model, "newcomer", events, n=1, now=START)
+
+    assert result.plans[0].known_lead is True
+    assert result.plans[0].items[0].backfill is False
+    assert plan.known_lead is True
+
+
 def test_unknown_lead_strict_raises(model, ledger):
     with pytest.raises(UnknownUserError, match="newcomer"):
         run_round(Campaign("spring"), 1, model, ledger, ["newcomer"], now=START, strict=True)

@@ -27,7 +27,7 @@ from service.middleware import (
     RequestContextMiddleware,
 )
 from service.reload import ModelReloader, model_reloading
-from service.routers import admin, catalog, events, health, items, recommendations
+from service.routers import admin, catalog, events, health, items, nurture, recommendations
 from service.security import API_KEY_HEADER
 from service.state import ServingModel, load_serving_model
 from service.store import open_event_store
@@ -115,6 +115,7 @@ def create_app(settings: Settings | None = None, *, serving: ServingModel | None
     app.include_router(health.router)
     app.include_router(admin.router)
     app.include_router(events.router)
+    app.include_router(nurture.router)
     return app
 
 

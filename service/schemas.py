@@ -30,17 +30,26 @@ from pydantic_core import PydanticCustomError
 __all__ = [
     "N_DESCRIPTION",
     "BasketRequest",
+    "CampaignRequest",
+    "CampaignResponse",
     "CatalogRequest",
     "CatalogResponse",
+    "EngagementResponse",
     "Event",
     "EventsRequest",
     "EventsResponse",
     "HealthResponse",
     "ItemId",
+    "LeadEngagement",
+    "LeadPlanBody",
+    "NextBestResponse",
+    "NurtureItem",
     "ReadyResponse",
     "RecommendationsResponse",
     "RecommendedItem",
     "ReloadResponse",
+    "RoundRequest",
+    "RoundResponse",
     "RulesBody",
     "SimilarItemsResponse",
     "UserRecommendationsResponse",
@@ -406,4 +415,148 @@ class CatalogResponse(BaseModel):
     )
     uploaded_at: str
     model_version: str
+    request_id: str
+
+
+# --------------------------------------------------------------------------- nurture campaigns
+
+Days = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+class CampaignRequest(BaseModel):
+    """Body of ``PUT /v1/nurture/campaigns/{campaign_id}``: the fields of :class:`recsys.nurture.Campaign`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rounds: StrictInt = Field(default=3, ge=1, description="Number of rounds.")
+    items_per_round: StrictInt = Field(
+        default=3, ge=1, description="Products sent to a lead per round, at most RECSYS_MAX_N."
+    )
+    cooldown_days: Days | None = Field(
+        default=90.0,
+        description="A lead is never sent an item that any campaign sent them within this many days; "
+        "null means never again.",
+    )
+    max_item_share: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        allow_inf_nan=False,
+        description="Exposure cap: no item goes to more than this share of the leads of a round.",
+    )
+    item_quotas: dict[str, Count] = Field(
+        default_factory=dict, description="Per-item limit on the leads of a round, by item id text."
+    )
+    category_quotas: dict[str, Count] = Field(
+        default_factory=dict,
+        description="Per-category limit on the sends of a round; needs the model's 'category' metadata.",
+    )
+    include_items: list[ItemId] | None = Field(
+        default=None, description="When given, only these items may be sent; each must be in the model."
+    )
+    exclude_items: list[ItemId] = Field(default_factory=list, description="Items never sent.")
+    exclude_seen: StrictBool | list[StrictStr] = Field(
+        default=True,
+        description="Leave out items of the lead's history: true for any event type, or only the listed "
+        "types. Bought items are never sent.",
+    )
+    engagement_events: list[StrictStr] | None = Field(
+        default=None,
+        description="Event types that count as engaging with a send, for the next round; null means any.",
+    )
+    backfill: StrictBool = Field(
+        default=True, description="Fill a lead's list with popular items when its history gives too few."
+    )
+    engagement: dict[str, Any] | None = Field(
+        default=None,
+        description="Scoring rules of recsys.nurture.EngagementConfig (points, half_life_days, "
+        "grade_a_min, grade_b_min, stages, handoff_grades); null keeps the defaults.",
+    )
+
+
+class CampaignResponse(CampaignRequest):
+    """A stored campaign."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    campaign_id: str
+    engagement: dict[str, Any] | None = Field(description="The scoring rules, with every default filled in.")
+    updated_at: str = Field(description="When the campaign was last stored, ISO 8601 UTC.")
+    request_id: str
+
+
+class RoundRequest(BaseModel):
+    """Body of ``POST /v1/nurture/campaigns/{campaign_id}/rounds/{round}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    leads: list[ItemId] = Field(
+        min_length=1,
+        description="The campaign's list of lead ids (user ids of the model). Round 1 targets all of "
+        "them; round k those who had an event after their round k-1 send. At most RECSYS_MAX_ITEMS "
+        "ids (default 1000); repeats count once.",
+    )
+    dry_run: StrictBool = Field(default=False, description="Pick the items but record nothing.")
+
+
+class NurtureItem(BaseModel):
+    """One product picked for a lead."""
+
+    item_id: ItemId
+    rank: int = Field(description="1 for the lead's best item.")
+    score: float = Field(description="Item-item score, or popularity for a backfilled item.")
+    reason: Literal["similar", "popular"]
+    backfill: bool = Field(description="Whether the item fills the list from popularity (reason 'popular').")
+    because: list[ItemId] = Field(description="History items behind the pick, largest contribution first.")
+    explanation: str = Field(description='A sentence for the lead, such as "because you bought mug".')
+
+
+class LeadEngagement(BaseModel):
+    """A lead's decayed engagement score, grade and funnel stage."""
+
+    score: float
+    grade: Literal["A", "B", "C"] = Field(description="A hot, B warm, C cold.")
+    stage: str
+    breakdown: dict[str, float] = Field(description="Decayed points per event type; the sum is the score.")
+    last_event_at: str | None = Field(description="Time of the lead's latest stored event, ISO 8601 UTC.")
+
+
+class LeadPlanBody(BaseModel):
+    """One lead's items and engagement."""
+
+    lead_id: ItemId
+    items: list[NurtureItem] = Field(
+        description="By rank; empty when every candidate was excluded or capped."
+    )
+    already_sent: bool = Field(description="Whether the items were recorded by an earlier run of the round.")
+    known_lead: bool = Field(description="Whether the model or the stored events have a history of the lead.")
+    model_version: str = Field(description="Version of the model that picked the items.")
+    engagement: LeadEngagement
+
+
+class RoundResponse(BaseModel):
+    """Body of a successful round run."""
+
+    campaign_id: str
+    round: int
+    sent_at: str = Field(description="Time of this run and of every send it recorded, ISO 8601 UTC.")
+    recorded: bool = Field(description="False for a dry run, which records nothing.")
+    model_version: str = Field(description="Version of the served model.")
+    leads: list[LeadPlanBody] = Field(description="One per targeted lead, in the order of the request.")
+    unknown_items: list[ItemId] = Field(description="Ids of exclude_items the model does not know; ignored.")
+    request_id: str
+
+
+class NextBestResponse(LeadPlanBody):
+    """A lead's next-best products for a campaign; nothing is recorded."""
+
+    campaign_id: str
+    request_id: str
+
+
+class EngagementResponse(LeadEngagement):
+    """A lead's engagement under a campaign's scoring rules."""
+
+    campaign_id: str
+    lead_id: str = Field(description="The lead id as given in the path.")
     request_id: str

@@ -121,6 +121,10 @@ async def test_openapi_lists_handlers(client: httpx.AsyncClient) -> None:
         "/v1/admin/reload",
         "/v1/events",
         "/v1/items",
+        "/v1/nurture/campaigns/{campaign_id}",
+        "/v1/nurture/campaigns/{campaign_id}/rounds/{round_number}",
+        "/v1/nurture/campaigns/{campaign_id}/leads/{lead_id}/next-best",
+        "/v1/nurture/campaigns/{campaign_id}/leads/{lead_id}/engagement",
     }
     operation = paths["/v1/items/{item_id}/similar"]["get"]
     assert operation["operationId"].startswith("read_similar_items")

@@ -2,9 +2,9 @@
 
 A campaign is stored first with ``PUT /v1/nurture/campaigns/{campaign_id}`` (its
 settings and engagement rules, in the ``nurture_campaigns`` table). Each round is
-then one batch request, ``POST /v1/nurture/campaigns/{campaign_id}/rounds/{round}``
-with the lead list, which :func:`recsys.nurture.run_round` answers with the served
-model. Its sends go to a :class:`recsys.nurture.SendLedger` on the event store's
+then one batch request, ``POST /v1/nurture/campaigns/{campaign_id}/rounds/{round_number}``
+with the lead list, and :func:`recsys.nurture.run_round` picks its items with the
+served model. Its sends go to a :class:`recsys.nurture.SendLedger` on the event store's
 engine, so campaigns, sends and events share one database, and a rerun of a round
 returns the recorded items without recording anything twice.
 

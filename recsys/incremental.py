@@ -40,6 +40,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from os import PathLike
@@ -187,6 +188,7 @@ def forget_users(model: ItemKNN, user_ids: Iterable[Id], *, ignore_unknown: bool
         refreshed = _Refreshed(
             _remap_similarity(refreshed.similarity, item_map, len(kept_items)),
             refreshed.changed_rows[kept_items],
+            refreshed.cooccurrence_rows[kept_items],
         )
     metadata = model.item_metadata_
     if metadata is not None:
@@ -559,10 +561,12 @@ class _Mode:
 
 @dataclass(frozen=True)
 class _Refreshed:
-    """A similarity and the mask of the rows whose pairs may differ from the old ones."""
+    """A similarity, the rows whose pairs may differ from the old ones, and the rows
+    whose co-occurrence changed (a changed user has the item)."""
 
     similarity: sp.csr_array
     changed_rows: np.ndarray
+    cooccurrence_rows: np.ndarray
 
 
 def _refresh_similarity(model: ItemKNN, state: _State, old_similarity: sp.csr_array) -> _Refreshed | None:
@@ -580,7 +584,8 @@ def _refresh_similarity(model: ItemKNN, state: _State, old_similarity: sp.csr_ar
 
     changed_users = state.value_changed_users if mode.use_weights else state.presence_changed_users
     if len(changed_users) == 0:
-        return _Refreshed(old_similarity, np.zeros(state.new.shape[1], dtype=bool))
+        unchanged = np.zeros(state.new.shape[1], dtype=bool)
+        return _Refreshed(old_similarity, unchanged, unchanged)
     # Rows whose co-occurrence changed: every item a changed user had or has.
     rows = np.unique(
         np.concatenate([_row_items(state.old, changed_users), _row_items(state.new, changed_users)])
@@ -615,7 +620,9 @@ def _refresh_similarity(model: ItemKNN, state: _State, old_similarity: sp.csr_ar
     similarity = computation.assemble(old_similarity, np.flatnonzero(recompute), updates)
     changed = recompute.copy()
     changed[updates[0]] = True
-    return _Refreshed(similarity, changed)
+    cooccurrence_rows = np.zeros(state.new.shape[1], dtype=bool)
+    cooccurrence_rows[rows] = True
+    return _Refreshed(similarity, changed, cooccurrence_rows)
 
 
 def _row_items(matrix: sp.csr_array, users: np.ndarray) -> np.ndarray:
@@ -695,21 +702,39 @@ class _RowComputation:
             worst_value[nonempty] = np.minimum.reduceat(values, starts)
             at_worst = values == np.repeat(worst_value, lengths)
             worst_index[nonempty] = np.maximum.reduceat(np.where(at_worst, columns, -1), starts)
-        accumulated, shared, touched = (array[0] for array in self.scratch)
-        return cast(Any, _rescore_columns)(
-            np.asarray(rescored, dtype=np.int64),
-            *self._common_arguments(),
+        kept = (
             np.asarray(similarity.indptr, dtype=np.int64),
             np.asarray(similarity.indices, dtype=np.int64),
             np.asarray(similarity.data, dtype=np.float32),
-            full,
-            worst_value,
-            worst_index,
-            shrinking,
-            recompute,
-            accumulated,
-            shared,
-            touched,
+        )
+        rescored = np.asarray(rescored, dtype=np.int64)
+        # The kernel releases the GIL, so threads share the columns. Concurrent
+        # threads only ever set marks in recompute; a pair returned for a row that
+        # another thread marks later is dropped when the rows are assembled.
+        n_threads = max(1, min(numba.get_num_threads(), len(rescored)))
+
+        def run(part: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            accumulated, shared, touched = (array[part] for array in self.scratch)
+            return cast(Any, _rescore_columns)(
+                rescored[part::n_threads],
+                *self._common_arguments(),
+                *kept,
+                full,
+                worst_value,
+                worst_index,
+                shrinking,
+                recompute,
+                accumulated,
+                shared,
+                touched,
+            )
+
+        with ThreadPoolExecutor(n_threads) as pool:
+            parts = list(pool.map(run, range(n_threads)))
+        return (
+            np.concatenate([part[0] for part in parts]),
+            np.concatenate([part[1] for part in parts]),
+            np.concatenate([part[2] for part in parts]),
         )
 
     def rows(self, rows: np.ndarray, capacity: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -880,7 +905,7 @@ def _knn_rows(
             _kernels._emit(slot, heap_values, heap_indices, size, out_indices, out_values, out_lengths)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _rescore_columns(
     columns: np.ndarray,
     indptr: np.ndarray,
@@ -1035,31 +1060,91 @@ def _old_support(model: ItemKNN, item_map: np.ndarray, n_items: int) -> sp.csr_a
 def _refreshed_support(
     refreshed: _Refreshed, user_items: sp.csr_array, old_support: sp.csr_array | None
 ) -> sp.csr_array:
-    """Recount the co-buyers of the pairs in changed rows and keep the other rows' counts.
+    """Return the co-buyer count of every stored pair, recounting only where it can differ.
 
-    A pair's count changes only through a changed user who has both items, and
-    such a row is always a changed row, so the other rows keep their pairs and counts.
+    A pair's count changes only through a changed user who has both items, so it
+    is recounted in the rows whose co-occurrence changed and for pairs new to their
+    row. Every other pair keeps its stored count.
     """
     from recsys.models.item_knn import _pair_support
 
     similarity = refreshed.similarity
     if old_support is None:
         return _pair_support(similarity, user_items)
+    n_items = similarity.shape[0]
     lengths = np.diff(similarity.indptr)
-    entry_changed = np.repeat(refreshed.changed_rows, lengths)
-    changed_part = _similarity_csr(
-        np.repeat(np.arange(similarity.shape[0]), lengths)[entry_changed],
-        np.asarray(similarity.indices, dtype=np.int64)[entry_changed],
-        np.asarray(similarity.data)[entry_changed],
-        similarity.shape[0],
-        presorted=True,
-    )
-    counts = _pair_support(changed_part, user_items)
+    rows = np.repeat(np.arange(n_items), lengths)
+    columns = np.asarray(similarity.indices, dtype=np.int64)
+    data = np.empty(similarity.nnz, dtype=old_support.dtype)
+
+    # Unchanged rows have the same pairs as before, in the same order.
+    entry_changed = refreshed.changed_rows[rows]
     old_entry_kept = np.repeat(~refreshed.changed_rows, np.diff(old_support.indptr))
-    data = np.empty(similarity.nnz, dtype=counts.dtype)
-    data[entry_changed] = counts.data
     data[~entry_changed] = np.asarray(old_support.data)[old_entry_kept]
+
+    # Changed rows: look each pair up among the row's old pairs.
+    changed = np.flatnonzero(entry_changed)
+    old_rows = np.flatnonzero(refreshed.changed_rows)
+    old_positions = _row_positions(old_support.indptr, old_rows)
+    old_keys = (
+        np.repeat(old_rows, np.diff(old_support.indptr)[old_rows]) * n_items
+        + np.asarray(old_support.indices, dtype=np.int64)[old_positions]
+    )
+    keys = rows[changed] * n_items + columns[changed]
+    slot = np.searchsorted(old_keys, keys)
+    found = slot < len(old_keys)
+    found[found] = old_keys[slot[found]] == keys[found]
+    found &= ~refreshed.cooccurrence_rows[rows[changed]]
+    data[changed[found]] = np.asarray(old_support.data)[old_positions[slot[found]]]
+
+    recount = changed[~found]
+    if len(recount):
+        item_users = sp.csr_array(user_items).T.tocsr()
+        item_users.sort_indices()
+        counts = np.zeros(len(recount), dtype=np.int64)
+        _count_pairs(
+            rows[recount],
+            columns[recount],
+            np.asarray(item_users.indptr, dtype=np.int64),
+            np.asarray(item_users.indices, dtype=np.int64),
+            counts,
+        )
+        data[recount] = counts
     return sp.csr_array((data, similarity.indices, similarity.indptr), shape=similarity.shape)
+
+
+@numba.njit(cache=True, parallel=True)
+def _count_pairs(
+    first: np.ndarray, second: np.ndarray, item_indptr: np.ndarray, item_users: np.ndarray, out: np.ndarray
+) -> None:
+    """Count the users of both items of each pair (first[p], second[p]).
+
+    ``item_indptr/item_users`` lists each item's users, sorted. Each user of the
+    item with fewer users is looked up by binary search in the other item's list,
+    so a pair of a rare and a popular item costs little.
+    """
+    for p in numba.prange(len(first)):
+        a, b = first[p], second[p]
+        if item_indptr[a + 1] - item_indptr[a] > item_indptr[b + 1] - item_indptr[b]:
+            a, b = b, a
+        low_bound = item_indptr[b]
+        stop = item_indptr[b + 1]
+        shared = 0
+        for q in range(item_indptr[a], item_indptr[a + 1]):
+            user = item_users[q]
+            low = low_bound
+            high = stop
+            while low < high:
+                middle = (low + high) // 2
+                if item_users[middle] < user:
+                    low = middle + 1
+                else:
+                    high = middle
+            if low < stop and item_users[low] == user:
+                shared += 1
+            # Users come sorted, so the next search starts where this one ended.
+            low_bound = low
+        out[p] = shared
 
 
 def _grown_metadata(model: ItemKNN, state: _State) -> pd.DataFrame | None:

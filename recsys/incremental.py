@@ -27,12 +27,16 @@ How it works, for the changed users (their histories gained or lost cells):
    instead of multiplying, see :func:`recsys.similarity.item_similarity`). So is
    every row when the estimated work of steps 2 and 3 exceeds a full pass.
 
-Options whose statistics change for every item or that the model cannot redo
-from its stored state raise :class:`~recsys.exceptions.DataValidationError`,
-naming the option: ``weighting`` other than ``none`` (BM25, TF-IDF and IUF read
-the catalogue size and each user's item count), ``max_items_per_user`` (the
-sample depends on every user's history) and ``half_life_days`` (the decay is
-measured from the newest event, which moves).
+Some options change the inputs of every item, or cannot be redone from the
+stored state, so they raise :class:`~recsys.exceptions.DataValidationError`
+naming the option. They are ``weighting`` other than ``none`` (BM25, TF-IDF and
+IUF read the catalogue size and each user's item count), ``max_items_per_user``
+(the sample depends on every user's history) and ``half_life_days`` (the decay
+is measured from the newest event, which moves).
+
+When the model stores co-buyer counts per pair (``support_``), they are kept
+exact too: recounted for the pairs of rows whose co-occurrence changed and for
+pairs new to their row.
 """
 
 from __future__ import annotations
@@ -69,9 +73,10 @@ _NEIGHBOR_STATISTICS = ("cosine", "jaccard", "lift", "llr")
 #: Measures whose scores read the number of users N.
 _USER_COUNT_MEASURES = ("lift", "llr")
 
-#: Rescoring a neighbour's column runs on one thread, the row kernel on all of
-#: them. This factor weighs the column visits against a full pass when choosing
-#: between a partial and a full recomputation (an estimate, not a measurement).
+#: Rescoring a neighbour's column also has to look up and merge the stored pairs
+#: of every row it touches. This factor weighs its visits against a full pass when
+#: choosing between a partial and a full recomputation (an estimate, not a
+#: measurement).
 _COLUMN_COST_FACTOR = 2.0
 
 #: A partial recomputation is chosen while its estimated visits stay below this
@@ -546,7 +551,7 @@ def _similarity_csr(
 
 @dataclass(frozen=True)
 class _Mode:
-    """How the fit's kernel reads a matrix (see :func:`recsys.similarity.item_similarity`)."""
+    """Weight handling of the fit's kernel for a matrix (see :func:`recsys.similarity.item_similarity`)."""
 
     use_weights: bool
     scale: float
@@ -708,9 +713,9 @@ class _RowComputation:
             np.asarray(similarity.data, dtype=np.float32),
         )
         rescored = np.asarray(rescored, dtype=np.int64)
-        # The kernel releases the GIL, so threads share the columns. Concurrent
-        # threads only ever set marks in recompute; a pair returned for a row that
-        # another thread marks later is dropped when the rows are assembled.
+        # The kernel releases the GIL, so threads share the columns. Threads only
+        # ever set marks in recompute. A pair returned for a row that another thread
+        # marks later is dropped when the rows are assembled.
         n_threads = max(1, min(numba.get_num_threads(), len(rescored)))
 
         def run(part: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -994,8 +999,8 @@ def _rescore_columns(
             if stored:
                 if score == kept_values[low]:
                     continue
-                # A stored pair that falls below the row's old worst pair (or out of
-                # a full row) may let an unseen item in, so the row is recomputed.
+                # In a full row, a stored pair that falls below the old worst pair, or
+                # to no score, may let an unseen item in, so the row is recomputed.
                 if full[i] and (score <= 0.0 or _kernels._worse(score, j, worst_value[i], worst_index[i])):
                     recompute[i] = True
                     continue

@@ -25,9 +25,12 @@ from tests.service.sample_data import TOKYO_CUP
 
 KEY = "load-test-key"
 CLIENT_THREADS = 3
-MAX_REQUESTS_PER_THREAD = 150
+# The clients stop once enough requests were sent after the reload returned, or at
+# the deadline; the cap bounds the run on a fast machine.
+MAX_REQUESTS_PER_THREAD = 3000
 SECONDS_BEFORE_RELOAD = 0.5
-SECONDS_AFTER_RELOAD = 1.0
+ANSWERS_AFTER_RELOAD = 30
+DEADLINE_AFTER_RELOAD_S = 20.0
 
 # (method, path, JSON body or None)
 REQUESTS: list[tuple[str, str, Any]] = [
@@ -110,7 +113,18 @@ def test_reload_under_load_never_mixes_models(tmp_path: Path, retail_model_dir: 
             with httpx.Client(base_url=base_url, timeout=30.0, trust_env=False) as http:
                 reload = http.post("/v1/admin/reload", headers={"X-API-Key": KEY})
             reloaded_at = time.monotonic()
-            time.sleep(SECONDS_AFTER_RELOAD)
+            # A loaded machine can take longer to reload than to send a fixed number of
+            # requests, so wait for answers to requests sent after the reload instead.
+            deadline = reloaded_at + DEADLINE_AFTER_RELOAD_S
+            while time.monotonic() < deadline and any(thread.is_alive() for thread in threads):
+                sent_after = sum(
+                    answer.started > reloaded_at
+                    for thread_answers in answers
+                    for answer in list(thread_answers)
+                )
+                if sent_after >= ANSWERS_AFTER_RELOAD:
+                    break
+                time.sleep(0.05)
         finally:
             stop.set()
             for thread in threads:

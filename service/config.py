@@ -53,6 +53,12 @@ class Settings(BaseSettings):
         Largest request body accepted; a larger one is answered with 413.
     max_events : int
         Largest number of events in one ``POST /v1/events`` batch.
+    engagement_events : list of str
+        Event types that ``POST /v1/events`` stores besides the served model's
+        own, for engagement scoring only (nurture grades); recommendations ignore
+        them. Comma-separated in the environment. The default holds the event
+        types of the default engagement points: time_on_page, video,
+        brochure_download, email_open and email_click.
     reload_interval_s : float
         How often to check whether the model directory (or the symlink that
         names it) has changed, in seconds; 0 turns the check off.
@@ -71,9 +77,12 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_body_bytes: int = Field(default=1_048_576, ge=1)
     max_events: int = Field(default=1000, ge=1)
+    engagement_events: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["time_on_page", "video", "brochure_download", "email_open", "email_click"]
+    )
     reload_interval_s: float = Field(default=2.0, ge=0)
 
-    @field_validator("api_keys", "cors_origins", mode="before")
+    @field_validator("api_keys", "cors_origins", "engagement_events", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):

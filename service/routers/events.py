@@ -82,7 +82,7 @@ def create_events(
     whose ``errors`` name each bad field as ``events[i].field``. Event types and
     id lengths are checked once every event matches the schema.
     """
-    check_events(settings, body.events, _event_types(request))
+    check_events(settings, body.events, [*_event_types(request), *settings.engagement_events])
     new_events = [
         NewEvent(
             user_id=event.user_id,
@@ -171,7 +171,8 @@ def check_events(settings: Settings, events: Sequence[Event], event_types: Seque
                 {
                     "type": "event_type",
                     "loc": ("body", "events", index, "event"),
-                    "msg": f"must be an event type of the served model: {shown_types}",
+                    "msg": f"must be an event type of the served model or of RECSYS_ENGAGEMENT_EVENTS: "
+                    f"{shown_types}",
                     "input": event.event,
                 }
             )

@@ -208,7 +208,7 @@ async def test_every_unknown_type_and_long_id_is_listed(events_client: httpx.Asy
     assert response.status_code == 422
     fields = [error["field"] for error in response.json()["errors"]]
     assert fields == ["events[0].event", "events[2].event_id", "events[2].event"]
-    assert "cart, purchase, view" in response.json()["errors"][0]["message"]
+    assert "cart, email_click, email_open, purchase" in response.json()["errors"][0]["message"]
 
 
 async def test_batch_above_max_events_is_422(events_client: httpx.AsyncClient) -> None:
@@ -421,3 +421,39 @@ async def test_bad_database_url_fails_startup(
 
     assert "startup failed: cannot open the event store mysql://user:***@127.0.0.1/recsys" in caplog.text
     assert "secret" not in caplog.text
+
+
+async def test_engagement_events_are_stored_but_do_not_recommend(
+    events_client: httpx.AsyncClient, events_app: FastAPI
+) -> None:
+    path = f"/v1/users/{USER_1}/recommendations"
+    before = await recommended(events_client, path)
+
+    response = await events_client.post(
+        "/v1/events",
+        json={
+            "events": [
+                event(user_id=USER_1, item_id="zzz", event="email_open"),
+                event(user_id=USER_1, item_id="zzz", event="time_on_page", weight=3.5),
+            ]
+        },
+        headers=KEY,
+    )
+    after = await recommended(events_client, path)
+
+    assert response.status_code == 201
+    assert events_app.state.store.read_events()["event"].tolist() == ["email_open", "time_on_page"]
+    assert after["items"] == before["items"]
+    assert after["recent_events"] == 0
+
+
+async def test_engagement_events_follow_the_setting(retail_model_dir: Path, database_url: str) -> None:
+    settings = Settings(
+        model_dir=retail_model_dir, database_url=database_url, api_keys=[API_KEY], engagement_events=[]
+    )
+    async with running_app(create_app(settings)) as http:
+        response = await http.post("/v1/events", json={"events": [event(event="email_open")]}, headers=KEY)
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "events[0].event"
+    assert "RECSYS_ENGAGEMENT_EVENTS" in response.json()["errors"][0]["message"]

@@ -319,3 +319,24 @@ async def test_engagement_grades_lead(nurture_client: httpx.AsyncClient) -> None
     assert body["grade"] == "B"
     assert body["stage"] == "consideration"
     assert body["last_event_at"] is not None
+
+
+async def test_engagement_counts_browse_and_email_events(nurture_client: httpx.AsyncClient) -> None:
+    await put_campaign(nurture_client)
+    await post_events(
+        nurture_client,
+        {"user_id": "lead 9", "item_id": "mug", "event": "brochure_download"},
+        {"user_id": "lead 9", "item_id": "mug", "event": "time_on_page", "weight": 4},
+        {"user_id": "lead 9", "item_id": "mug", "event": "email_click"},
+    )
+
+    response = await nurture_client.get(f"{CAMPAIGN}/leads/lead 9/engagement")
+
+    assert response.status_code == 200, response.text
+    # Default points: download 8, time on page 0.5 per minute, email click 3.
+    assert response.json()["breakdown"] == {
+        "brochure_download": pytest.approx(8.0, rel=1e-3),
+        "time_on_page": pytest.approx(2.0, rel=1e-3),
+        "email_click": pytest.approx(3.0, rel=1e-3),
+    }
+    assert response.json()["score"] == pytest.approx(13.0, rel=1e-3)

@@ -70,14 +70,20 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, required=True, help="model directory to write")
     train.add_argument(
         "--model",
-        choices=("item-knn", "most-popular"),
+        choices=("item-knn", "most-popular", "cross-occurrence"),
         default="item-knn",
-        help="item-knn: item-item similarity (default); most-popular: popularity baseline",
+        help="item-knn: item-item similarity (default); most-popular: popularity baseline; "
+        "cross-occurrence: which views, carts and purchases of an item lead to purchases of another, "
+        "scored by log-likelihood ratio",
     )
     train.add_argument(
         "--similarity", choices=SIMILARITIES, default="cosine", help="item-item measure (default cosine)"
     )
-    train.add_argument("--n-neighbors", type=int, default=20, help="neighbours kept per item (default 20)")
+    train.add_argument(
+        "--n-neighbors",
+        type=int,
+        help="neighbours kept per item (default 20; for cross-occurrence, per item and event type, default 50)",
+    )
     train.add_argument(
         "--min-support", type=int, default=1, help="minimum users with both items for a pair (default 1)"
     )
@@ -97,6 +103,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--count-repeats", action="store_true", help="sum repeated events instead of counting once"
+    )
+    train.add_argument(
+        "--primary-event",
+        default="purchase",
+        help="cross-occurrence: the event type to predict (default purchase)",
+    )
+    train.add_argument(
+        "--secondary-event",
+        action="append",
+        metavar="EVENT",
+        help="cross-occurrence: an event type tested as an indicator of the primary one, repeatable "
+        "(default: every other event type with a weight > 0)",
+    )
+    train.add_argument(
+        "--min-llr",
+        type=float,
+        default=0.0,
+        help="cross-occurrence: minimum log-likelihood ratio (G-squared) of a kept pair; 3.84 is the "
+        "5%% significance level of one test (default 0)",
     )
     train.set_defaults(handler=_train)
 
@@ -327,7 +352,7 @@ def _read_store_events(url: str, *, show_progress: bool) -> pd.DataFrame:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from recsys.models import ItemKNN, MostPopular
+    from recsys.models import CrossOccurrence, ItemKNN, MostPopular
 
     started = time.perf_counter()
     events, items = _load_events(args)
@@ -340,10 +365,17 @@ def _train(args: argparse.Namespace) -> int:
     )
     if args.model == "most-popular":
         model: Any = MostPopular()
+    elif args.model == "cross-occurrence":
+        model = CrossOccurrence(
+            primary_event=args.primary_event,
+            secondary_events=args.secondary_event,
+            n_neighbors=50 if args.n_neighbors is None else args.n_neighbors,
+            min_llr=args.min_llr,
+        )
     else:
         model = ItemKNN(
             similarity=args.similarity,
-            n_neighbors=args.n_neighbors,
+            n_neighbors=20 if args.n_neighbors is None else args.n_neighbors,
             min_support=args.min_support,
             max_items_per_user=args.max_items_per_user,
             show_progress=not args.quiet,

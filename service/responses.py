@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from recsys import Recommendations, Recommender
-from service.schemas import RecommendedItem
+from service.schemas import RecommendedItem, Signal
 
 __all__ = ["MAX_CACHED_ITEMS", "cached_item_metadata", "json_metadata", "recommended_items"]
 
@@ -38,9 +38,14 @@ def recommended_items(model: Recommender, result: Recommendations) -> list[Recom
             reason=item.reason,
             because=list(item.because),
             metadata=attributes,
+            signals=_signals(item.signals) if item.signals else [],
         )
         for item, attributes in zip(result.items, metadata, strict=True)
     ]
+
+
+def _signals(signals: Sequence[tuple[str, Any]]) -> list[Signal]:
+    return [Signal.model_construct(event=event, item_id=item_id) for event, item_id in signals]
 
 
 @dataclass(slots=True)

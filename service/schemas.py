@@ -51,6 +51,7 @@ __all__ = [
     "RoundRequest",
     "RoundResponse",
     "RulesBody",
+    "Signal",
     "SimilarItemsResponse",
     "UserRecommendationsResponse",
 ]
@@ -113,6 +114,13 @@ class BasketRequest(BaseModel):
     )
 
 
+class Signal(BaseModel):
+    """One event of the history that drove a pick, such as a view of an item."""
+
+    event: str = Field(description="The event type, such as view, cart or purchase.", examples=["view"])
+    item_id: ItemId = Field(description="The history item the event was on.")
+
+
 class RecommendedItem(BaseModel):
     """One recommended item."""
 
@@ -128,6 +136,12 @@ class RecommendedItem(BaseModel):
     )
     metadata: dict[str, Any] = Field(
         description="Stored attributes of the item, such as its description; empty when none."
+    )
+    signals: list[Signal] = Field(
+        default_factory=list,
+        description="The (event type, history item) pairs that contributed most to the score, "
+        "largest first, at most three. Only models that score event types apart fill it (the "
+        "cross-occurrence model); empty for other models and for reason 'popular'.",
     )
 
 

@@ -109,6 +109,44 @@ def test_train_otto_format(tmp_path):
     assert load(out).item_ids_.kind == "int"
 
 
+def test_train_cross_occurrence_otto(tmp_path):
+    out = tmp_path / "otto-cco"
+    argv = ["-q", "train", "--format", "otto", "--events", str(OTTO_DIR / "otto_train_20sessions.jsonl.gz")]
+    argv += ["--model", "cross-occurrence", "--secondary-event", "view", "--min-llr", "1.5"]
+    argv += ["--n-neighbors", "7"]
+
+    assert main([*argv, "--out", str(out)]) == 0
+    model = load(out)
+    assert type(model).__name__ == "CrossOccurrence"
+    assert model.primary_event == "purchase"
+    assert model.indicator_events_ == ("purchase", "view")
+    assert model.min_llr == 1.5
+    assert model.n_neighbors == 7
+    assert model.indicators_.data.min() >= 1.5
+
+
+def test_train_cross_occurrence_defaults(tmp_path):
+    out = tmp_path / "otto-cco-defaults"
+    argv = ["-q", "train", "--format", "otto", "--events", str(OTTO_DIR / "otto_train_20sessions.jsonl.gz")]
+
+    assert main([*argv, "--model", "cross-occurrence", "--out", str(out)]) == 0
+    model = load(out)
+    assert model.n_neighbors == 50
+    assert model.indicator_events_ == ("purchase", "view", "cart")
+
+
+def test_train_cross_occurrence_bad_primary_exits_2(tmp_path, capsys):
+    argv = ["-q", "train", "--format", "otto", "--events", str(OTTO_DIR / "otto_train_20sessions.jsonl.gz")]
+    argv += ["--model", "cross-occurrence", "--primary-event", "order", "--out", str(tmp_path / "m")]
+
+    assert main(argv) == 2
+    assert "primary_event='order'" in capsys.readouterr().err
+
+
+def test_train_item_knn_default_neighbors(model_dir):
+    assert load(model_dir).n_neighbors == 20
+
+
 @pytest.mark.slow
 def test_train_online_retail_bundled(tmp_path, capsys):
     out = tmp_path / "retail"

@@ -434,7 +434,8 @@ class CatalogResponse(BaseModel):
 
 # --------------------------------------------------------------------------- nurture campaigns
 
-Days = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+# At most 100 years, as the nurture library accepts (recsys.nurture._frames.MAX_DAYS).
+Days = Annotated[float, Field(ge=0, le=36_500, allow_inf_nan=False)]
 
 
 class CampaignRequest(BaseModel):

@@ -67,8 +67,12 @@ def to_utc(value: Any, name: str) -> pd.Timestamp:
     return parsed.tz_localize("UTC") if parsed.tzinfo is None else parsed.tz_convert("UTC")
 
 
+#: Longest period accepted in days (about 100 years); pandas time spans end near 292 years.
+MAX_DAYS = 36_500
+
+
 def check_days(value: Any, name: str, *, allow_none: bool = False, allow_zero: bool = True) -> float | None:
-    """Return a number of days as a float, checking that it is finite and not negative."""
+    """Return a number of days as a float, checking that it is finite, not negative and at most MAX_DAYS."""
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
@@ -76,6 +80,8 @@ def check_days(value: Any, name: str, *, allow_none: bool = False, allow_zero: b
     lowest = "0" if allow_zero else "greater than 0"
     if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
         raise DataValidationError(f"{name} must be a finite number of days, {lowest} or more; got {value!r}")
+    if value > MAX_DAYS:
+        raise DataValidationError(f"{name} must be at most {MAX_DAYS:,} days (about 100 years); got {value!r}")
     return float(value)
 
 

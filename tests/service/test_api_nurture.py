@@ -340,3 +340,10 @@ async def test_engagement_counts_browse_and_email_events(nurture_client: httpx.A
         "email_click": pytest.approx(3.0, rel=1e-3),
     }
     assert response.json()["score"] == pytest.approx(13.0, rel=1e-3)
+
+
+async def test_cooldown_beyond_a_century_is_422(nurture_client: httpx.AsyncClient) -> None:
+    response = await put_campaign(nurture_client, cooldown_days=1e300)
+
+    assert response.status_code == 422
+    assert error_fields(response) == [("cooldown_days", 1e300)]

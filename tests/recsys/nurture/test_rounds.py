@@ -313,3 +313,10 @@ def test_recent_weights_match_weigh_events(model):
     weights = _recent_weights(model, normalize_events(events))
 
     assert weights == {"d": model.weigh_events(events)}
+
+
+@pytest.mark.parametrize("days", [36_501, 1e300])
+def test_cooldown_beyond_a_century_is_rejected(days: float) -> None:
+    # pandas time spans end near 292 years, so a larger cooldown could not be applied.
+    with pytest.raises(DataValidationError, match=r"cooldown_days must be at most 36,500 days"):
+        Campaign("spring", cooldown_days=days)

@@ -81,7 +81,9 @@ def check_days(value: Any, name: str, *, allow_none: bool = False, allow_zero: b
     if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
         raise DataValidationError(f"{name} must be a finite number of days, {lowest} or more; got {value!r}")
     if value > MAX_DAYS:
-        raise DataValidationError(f"{name} must be at most {MAX_DAYS:,} days (about 100 years); got {value!r}")
+        raise DataValidationError(
+            f"{name} must be at most {MAX_DAYS:,} days (about 100 years); got {value!r}"
+        )
     return float(value)
 
 

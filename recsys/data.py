@@ -357,6 +357,9 @@ class Interactions:
         One row per item position (``item_ids`` order), for example a ``description``.
     n_events : int
         Number of event rows read, before deduplication.
+    data_until : pandas.Timestamp or None
+        The newest ``timestamp`` of the events read, UTC: where the data ends. None
+        when the events had no ``timestamp`` column.
     """
 
     user_ids: IdMap
@@ -369,6 +372,7 @@ class Interactions:
     count_repeats: bool = False
     item_metadata: pd.DataFrame | None = None
     n_events: int = 0
+    data_until: pd.Timestamp | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -442,6 +446,8 @@ class Interactions:
                 clean, too_large, "weight", "times its event weight must fit in float32 (at most 3.4e38)"
             )
 
+        # Taken before the rows of value 0 are dropped: the data read ends here either way.
+        data_until = clean["timestamp"].max() if "timestamp" in clean.columns and len(clean) else None
         keep = values > 0
         if not keep.all():
             logger.debug("dropped %d events with value 0", int((~keep).sum()))
@@ -470,6 +476,7 @@ class Interactions:
             count_repeats=bool(count_repeats),
             item_metadata=_align_metadata(item_metadata, item_ids),
             n_events=len(keep),
+            data_until=data_until,
         )
         logger.info("built %r from %s events", interactions, f"{len(keep):,}")
         return interactions

@@ -337,10 +337,12 @@ def _interactions(
     item_union = _tree_reduce([_task(_item_ids)(part) for part in local], _union_ids)
     user_lists = [_task(_user_ids)(part) for part in local]
     counts = [_task(_event_count)(part) for part in local]
-    results = runner.compute([item_union, *user_lists, *counts])
+    ends = [_task(_data_until)(part) for part in local]
+    results = runner.compute([item_union, *user_lists, *counts, *ends])
     item_ids_array = results[0]
     local_user_ids = results[1 : 1 + len(local)]
-    n_events = int(sum(results[1 + len(local) :]))
+    n_events = int(sum(results[1 + len(local) : 1 + 2 * len(local)]))
+    data_until = _newest(results[1 + 2 * len(local) :])
     if n_events == 0:
         raise DataValidationError("events contain no rows; there is nothing to learn from")
 
@@ -358,7 +360,7 @@ def _interactions(
         ]
     )
     del local
-    interactions = _assemble(runner.compute(pieces), user_ids, item_ids, settings, n_events)
+    interactions = _assemble(runner.compute(pieces), user_ids, item_ids, settings, n_events, data_until)
     logger.info("built %r from %s events in %d partitions", interactions, f"{n_events:,}", len(pieces))
     return interactions, pieces, rows
 
@@ -478,6 +480,16 @@ def _event_count(local: Interactions | None) -> int:
     return 0 if local is None else local.n_events
 
 
+def _data_until(local: Interactions | None) -> pd.Timestamp | None:
+    return None if local is None else local.data_until
+
+
+def _newest(times: list[pd.Timestamp | None]) -> pd.Timestamp | None:
+    """Return the newest time of the partitions that have rows; None when they have no timestamps."""
+    known = [moment for moment in times if moment is not None]
+    return max(known) if known else None
+
+
 def _union_ids(*parts: np.ndarray | None) -> np.ndarray | None:
     """Return the sorted distinct item ids of several partitions."""
     arrays = [part for part in parts if part is not None and len(part)]
@@ -543,7 +555,12 @@ def _globalize(local: Interactions | None, item_ids: np.ndarray, rows: np.ndarra
 
 
 def _assemble(
-    pieces: list[_Piece], user_ids: IdMap, item_ids: IdMap, settings: _DataSettings, n_events: int
+    pieces: list[_Piece],
+    user_ids: IdMap,
+    item_ids: IdMap,
+    settings: _DataSettings,
+    n_events: int,
+    data_until: pd.Timestamp | None,
 ) -> Interactions:
     """Stack the partitions' rows into global ``Interactions``, users in id order."""
     shape = (len(user_ids), len(item_ids))
@@ -572,6 +589,7 @@ def _assemble(
         count_repeats=settings.count_repeats,
         item_metadata=None,
         n_events=n_events,
+        data_until=data_until,
     )
 
 

@@ -120,6 +120,7 @@ def partial_fit(model: ItemKNN, data: Interactions | pd.DataFrame | str | PathLi
     refreshed = _refresh_similarity(model, state, old_similarity)
     _set_state(model, state, state.new, state.new_seen, refreshed, _grown_metadata(model, state), old_support)
     model.n_events_ = int(model.n_events_) + batch.n_events
+    _advance_data_end(model, batch)
     _finish(model, "partial_fit", started, batch.n_events)
 
 
@@ -205,6 +206,8 @@ def forget_users(model: ItemKNN, user_ids: Iterable[Id], *, ignore_unknown: bool
     # users' distinct (user, item, event) triples. It matches a refit's count only
     # when those users had no repeated events.
     model.n_events_ = max(0, int(model.n_events_) - n_triples)
+    # data_until_ and store_high_water_mark_ stay: the kept events were read up to
+    # them, and a forgotten user's event stored later is still new to the model.
     _finish(model, "forget_users", started, n_cells)
 
 
@@ -1163,6 +1166,21 @@ def _grown_metadata(model: ItemKNN, state: _State) -> pd.DataFrame | None:
         values[state.item_old_to_new] = metadata[column].to_numpy(dtype=object)
         grown[column] = pd.Series(values, index=grown.index, dtype=object)
     return grown
+
+
+def _advance_data_end(model: ItemKNN, batch: Interactions) -> None:
+    """Move ``data_until_`` to the newest event of both parts, and drop the store mark.
+
+    ``data_until_`` stays unknown when either part has no timestamps, because the
+    other part's newest time does not bound it. The new events need not come from
+    the event store, so its mark no longer says which stored events the model
+    contains. A caller that read them from the store sets the new mark itself.
+    """
+    if batch.n_events == 0:
+        return
+    old = getattr(model, "data_until_", None)
+    model.data_until_ = None if old is None or batch.data_until is None else max(old, batch.data_until)
+    model.store_high_water_mark_ = None
 
 
 def _finish(model: ItemKNN, method: str, started: float, size: int) -> None:

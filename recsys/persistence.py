@@ -3,7 +3,9 @@
 Layout of a model directory::
 
     manifest.json          format and version, model class, parameters, counts,
-                           fitted-at, and the dtype, shape and SHA-256 of every file
+                           fitted-at, where the training data ends (``data_until``
+                           and ``store_high_water_mark``, absent when unknown),
+                           and the dtype, shape and SHA-256 of every file
     <name>.npy             one array each, loadable memory-mapped
     item_metadata.json     item attributes by position (only when the model has them)
     catalog_*.npy          the item catalogue's ids and typed attribute columns,
@@ -146,11 +148,30 @@ def _manifest_core(model: Recommender) -> dict[str, Any]:
     }
 
 
+def _data_end(model: Recommender) -> dict[str, Any]:
+    """Return where the training data ends, leaving out what is unknown."""
+    end: dict[str, Any] = {}
+    data_until = getattr(model, "data_until_", None)
+    if data_until is not None:
+        end["data_until"] = pd.Timestamp(data_until).isoformat()
+    mark = getattr(model, "store_high_water_mark_", None)
+    if mark is not None:
+        end["store_high_water_mark"] = int(mark)
+    return end
+
+
 def content_version(model: Recommender) -> str:
-    """Return a 16-hex-digit hash of the fitted state, equal for models that recommend identically."""
+    """Return a 16-hex-digit hash of the fitted state, equal for models that recommend identically.
+
+    Where the training data ends (``data_until_``, ``store_high_water_mark_``) is
+    part of the hash, because it decides which stored events count as recent
+    history, so two models that differ only there can recommend differently. An
+    unknown value adds nothing, so a model without timestamps keeps its version.
+    """
     core = _manifest_core(model)
     # Display options such as show_progress change no recommendation, so they stay out of the hash.
     core["params"] = {name: value for name, value in core["params"].items() if name not in _DISPLAY_PARAMS}
+    core.update(_data_end(model))
     digest = hashlib.sha256()
     digest.update(json.dumps(core, sort_keys=True, default=_json_default).encode("utf-8"))
     for name, array in sorted(_model_state(model).items()):
@@ -199,6 +220,7 @@ def save_model(model: Recommender, path: str | PathLike[str]) -> Path:
             **_manifest_core(model),
             "version": model.version_,
             "fitted_at": model.fitted_at_,
+            **_data_end(model),
             "counts": {
                 "users": len(model.user_ids_),
                 "items": len(model.item_ids_),
@@ -433,7 +455,32 @@ def _restore(
             f"model directory {str(directory)!r} is inconsistent ({error}); re-save the model"
         ) from error
     model.fitted_at_ = manifest["fitted_at"]
+    model.data_until_, model.store_high_water_mark_ = _read_data_end(manifest, directory)
     model.version_ = manifest["version"]
+
+
+def _read_data_end(manifest: Mapping[str, Any], directory: Path) -> tuple[pd.Timestamp | None, int | None]:
+    """Read where the training data ends; an absent key, as in older directories, means unknown."""
+    data_until = manifest.get("data_until")
+    mark = manifest.get("store_high_water_mark")
+    try:
+        until = None if data_until is None else pd.Timestamp(data_until)
+    except (TypeError, ValueError) as error:
+        raise ModelFormatError(
+            f"model directory {str(directory)!r} has an invalid data_until {data_until!r} in "
+            f"{MANIFEST}; re-save the model"
+        ) from error
+    if until is not None and until.tzinfo is None:
+        raise ModelFormatError(
+            f"model directory {str(directory)!r} has data_until {data_until!r} without a time zone "
+            f"in {MANIFEST}; re-save the model"
+        )
+    if mark is not None and (isinstance(mark, bool) or not isinstance(mark, int)):
+        raise ModelFormatError(
+            f"model directory {str(directory)!r} has an invalid store_high_water_mark {mark!r} in "
+            f"{MANIFEST}; re-save the model"
+        )
+    return (None if until is None else until.tz_convert("UTC")), mark
 
 
 def _restore_catalog(

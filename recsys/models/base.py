@@ -101,7 +101,15 @@ class Recommender(ABC):
         Event weights, half-life, reference time and repeat rule the data was
         weighted with.
     fitted_at_ : str
-        ISO 8601 time of the fit, UTC.
+        ISO 8601 time of the fit, UTC, cut to whole seconds.
+    data_until_ : pandas.Timestamp or None
+        The newest event ``timestamp`` of the training data, UTC: events with a
+        later timestamp are not in the model. None when the events had no
+        timestamps or the model was saved by a recsys that did not record it.
+    store_high_water_mark_ : int or None
+        The largest row id of the service's event store that the training data
+        was read from (``recsys train --from-store``): stored events with a larger
+        id are not in the model. None when the data came from elsewhere.
     version_ : str
         Content hash of the fitted state; equal for a model and its saved copy.
     """
@@ -224,6 +232,9 @@ class Recommender(ABC):
             "count_repeats": interactions.count_repeats,
         }
         self.n_events_ = interactions.n_events
+        self.data_until_: pd.Timestamp | None = interactions.data_until
+        # Only a store read knows its mark; `recsys train --from-store` sets it after the fit.
+        self.store_high_water_mark_: int | None = None
         self._set_popular_order()
 
     def _set_popular_order(self) -> None:

@@ -91,6 +91,7 @@ def assert_same_fit(actual: ItemKNN, expected: ItemKNN, *, exact: bool = True) -
     assert np.array_equal(actual.popularity_, expected.popularity_)
     assert actual.data_params_ == expected.data_params_
     assert actual.n_events_ == expected.n_events_
+    assert actual.data_until_ == expected.data_until_
     assert actual.event_names_ == expected.event_names_
     assert np.array_equal(actual.similarity_.indptr, expected.similarity_.indptr)
     assert np.array_equal(actual.similarity_.indices, expected.similarity_.indices)
@@ -157,6 +158,20 @@ def test_fit_distributed_time_decay(client: Client, similarity: str, min_support
     assert_same_fit(actual, expected, exact=similarity == "llr")
     assert actual.data_params_["reference_time"] == events["timestamp"].max().isoformat()
     assert_same_answers(actual, expected)
+
+
+def test_fit_distributed_records_data_until(client: Client, tmp_path: Path) -> None:
+    events = random_events(4)
+    events.to_csv(tmp_path / "events.csv", index=False)
+
+    from_frame = fit_distributed(by_user(events), ItemKNN(), client=client)
+    from_csv = fit_distributed(str(tmp_path / "events.csv"), ItemKNN(), client=client)
+    untimed = fit_distributed(by_user(events.drop(columns=["timestamp"])), ItemKNN(), client=client)
+
+    assert from_frame.data_until_ == events["timestamp"].max()
+    assert from_csv.data_until_ == events["timestamp"].max()
+    assert untimed.data_until_ is None
+    assert from_frame.store_high_water_mark_ is None
 
 
 def test_fit_distributed_given_reference_time(client: Client) -> None:
@@ -427,11 +442,13 @@ def test_partition_helpers_equal_from_events(half_life_days: float | None) -> No
         recsys.distributed._globalize(part, item_ids, part_rows)
         for part, part_rows in zip(local, rows, strict=True)
     ]
+    data_until = recsys.distributed._newest([recsys.distributed._data_until(part) for part in local])
     actual = recsys.distributed._assemble(
-        pieces, user_map, recsys.IdMap(item_ids, "item_id"), settings, len(events)
+        pieces, user_map, recsys.IdMap(item_ids, "item_id"), settings, len(events), data_until
     )
 
     assert local[-1] is None
+    assert actual.data_until == expected.data_until
     assert actual.user_ids == expected.user_ids
     assert actual.item_ids == expected.item_ids
     assert actual.reference_time == expected.reference_time

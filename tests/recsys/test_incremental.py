@@ -260,6 +260,50 @@ def test_partial_fit_changes_version(purchases: Purchases) -> None:
     assert model.version_ != before
 
 
+def timed(events: pd.DataFrame, start: str) -> pd.DataFrame:
+    """Give events one timestamp per row, a minute apart from ``start``."""
+    times = pd.Timestamp(start, tz="UTC") + pd.to_timedelta(range(len(events)), unit="min")
+    return events.assign(timestamp=times)
+
+
+def test_partial_fit_moves_data_until(purchases: Purchases) -> None:
+    old = timed(purchases({"a": ["x", "y"], "b": ["x"]}), "2026-01-01")
+    new = timed(purchases({"c": ["x", "y"]}), "2026-02-01")
+    model = ItemKNN().fit(old)
+    model.store_high_water_mark_ = 41
+
+    model.partial_fit(new)
+
+    assert model.data_until_ == pd.Timestamp("2026-02-01 00:01", tz="UTC")
+    assert model.data_until_ == ItemKNN().fit(pd.concat([old, new])).data_until_
+    # The new events need not come from the store, so its mark no longer applies.
+    assert model.store_high_water_mark_ is None
+
+
+def test_partial_fit_older_events_keep_data_until(purchases: Purchases) -> None:
+    model = ItemKNN().fit(timed(purchases({"a": ["x", "y"]}), "2026-03-01"))
+
+    model.partial_fit(timed(purchases({"b": ["x", "y"]}), "2026-01-01"))
+
+    assert model.data_until_ == pd.Timestamp("2026-03-01 00:01", tz="UTC")
+
+
+def test_partial_fit_untimed_events_unknown_end(purchases: Purchases) -> None:
+    model = ItemKNN().fit(timed(purchases({"a": ["x", "y"]}), "2026-03-01"))
+
+    model.partial_fit(purchases({"b": ["x", "y"]}))
+
+    assert model.data_until_ is None
+
+
+def test_partial_fit_untimed_model_stays_unknown(purchases: Purchases) -> None:
+    model = ItemKNN().fit(purchases({"a": ["x", "y"]}))
+
+    model.partial_fit(timed(purchases({"b": ["x", "y"]}), "2026-03-01"))
+
+    assert model.data_until_ is None
+
+
 def test_partial_fit_save_load(purchases: Purchases, tmp_path: Path) -> None:
     old = purchases({"a": ["x", "y"], "b": ["x", "z"]})
     new = purchases({"c": ["y", "z", "w"]})
@@ -331,6 +375,21 @@ def test_forget_users_saved_model_has_no_trace(purchases: Purchases, tmp_path: P
     assert loaded.user_ids_.index_of("zoë-private") == -1
     assert loaded.version_ == model.version_
     assert_same_model(loaded, ItemKNN().fit(purchases({"a": ["x", "y"], "b": ["x", "y"]})))
+
+
+def test_forget_users_keeps_data_end(purchases: Purchases, tmp_path: Path) -> None:
+    model = ItemKNN().fit(timed(purchases({"a": ["x", "y"], "b": ["x", "z"]}), "2026-01-01"))
+    model.store_high_water_mark_ = 4
+
+    model.forget_users(["b"])
+    model.save(tmp_path / "model")
+    loaded = load(tmp_path / "model")
+
+    # The newest event was b's, but the kept events were still read up to it.
+    assert model.data_until_ == pd.Timestamp("2026-01-01 00:03", tz="UTC")
+    assert model.store_high_water_mark_ == 4
+    assert loaded.data_until_ == model.data_until_
+    assert loaded.store_high_water_mark_ == 4
 
 
 def test_forget_users_unknown_raises(purchases: Purchases) -> None:

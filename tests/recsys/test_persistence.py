@@ -441,3 +441,91 @@ def test_version_ignores_show_progress(purchases) -> None:
     chatty = ItemKNN(show_progress=True).fit(events)
 
     assert quiet.version_ == chatty.version_
+
+
+# --------------------------------------------------------------------------- where the data ends
+
+
+def test_fit_records_data_until(int_events: pd.DataFrame) -> None:
+    times = ["2026-01-02T10:00:00.5+02:00"] * 5 + ["2026-01-02T09:00:00.25Z"]
+
+    model = ItemKNN().fit(int_events.assign(timestamp=times))
+
+    assert model.data_until_ == pd.Timestamp("2026-01-02T09:00:00.25Z")
+    assert str(model.data_until_.tz) == "UTC"
+    assert model.store_high_water_mark_ is None
+
+
+def test_fit_without_timestamps_unknown_end(int_events: pd.DataFrame) -> None:
+    model = ItemKNN().fit(int_events)
+
+    assert model.data_until_ is None
+
+
+def test_data_end_round_trip(int_events: pd.DataFrame, tmp_path: Path) -> None:
+    times = pd.Timestamp("2026-01-02T09:00:00.123456789Z") + pd.to_timedelta(range(6), unit="s")
+    model = ItemKNN().fit(int_events.assign(timestamp=times))
+    model.store_high_water_mark_ = 2**40
+    model.version_ = content_version(model)
+
+    model.save(tmp_path / "model")
+    manifest = read_manifest(tmp_path / "model")
+    loaded = load(tmp_path / "model")
+
+    assert manifest["data_until"] == "2026-01-02T09:00:05.123456789+00:00"
+    assert manifest["store_high_water_mark"] == 2**40
+    assert loaded.data_until_ == times.max()
+    assert loaded.store_high_water_mark_ == 2**40
+    assert content_version(loaded) == model.version_
+
+
+def test_unknown_data_end_not_in_manifest(saved: Path) -> None:
+    manifest = read_manifest(saved)
+    loaded = load(saved)
+
+    assert "data_until" not in manifest
+    assert "store_high_water_mark" not in manifest
+    assert loaded.data_until_ is None
+    assert loaded.store_high_water_mark_ is None
+
+
+def test_format_1_directory_unknown_end(int_events: pd.DataFrame, tmp_path: Path) -> None:
+    path = tmp_path / "model"
+    ItemKNN().fit(int_events.assign(timestamp=pd.Timestamp("2026-01-01", tz="UTC"))).save(path)
+    manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    del manifest["data_until"]
+    manifest["format_version"] = 1
+    (path / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+
+    loaded = load(path)
+
+    assert loaded.data_until_ is None
+    assert loaded.store_high_water_mark_ is None
+
+
+def test_version_covers_data_end(int_events: pd.DataFrame) -> None:
+    early = ItemKNN().fit(int_events.assign(timestamp=pd.Timestamp("2026-01-01", tz="UTC")))
+    late = ItemKNN().fit(int_events.assign(timestamp=pd.Timestamp("2026-02-01", tz="UTC")))
+    untimed = ItemKNN().fit(int_events)
+    marked = ItemKNN().fit(int_events)
+    marked.store_high_water_mark_ = 6
+
+    assert early.version_ != late.version_
+    assert early.version_ != untimed.version_
+    assert content_version(marked) != untimed.version_
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("data_until", "yesterday", "invalid data_until 'yesterday'"),
+        ("data_until", "2026-01-01T00:00:00", "data_until '2026-01-01T00:00:00' without a time zone"),
+        ("store_high_water_mark", "12", "invalid store_high_water_mark '12'"),
+        ("store_high_water_mark", True, "invalid store_high_water_mark True"),
+    ],
+)
+def test_load_invalid_data_end(saved: Path, key: str, value: object, message: str) -> None:
+    edit_manifest(saved, **{key: value})
+
+    with pytest.raises(ModelFormatError, match=re.escape(message)):
+        load(saved)

@@ -26,6 +26,7 @@ from service.middleware import (
     CorsMiddleware,
     RequestContextMiddleware,
 )
+from service.openapi import install_openapi
 from service.reload import ModelReloader, model_reloading
 from service.routers import admin, catalog, events, health, items, nurture, recommendations
 from service.security import API_KEY_HEADER
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None, *, serving: ServingModel | None
     app.include_router(admin.router)
     app.include_router(events.router)
     app.include_router(nurture.router)
+    install_openapi(app)
     return app
 
 

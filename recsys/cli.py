@@ -19,6 +19,7 @@ import pandas as pd
 
 from recsys.data import DEFAULT_EVENT_WEIGHTS, Interactions, read_events, read_table
 from recsys.exceptions import DataValidationError, RecsysError
+from recsys.persistence import content_version
 from recsys.similarity import SIMILARITIES
 
 __all__ = ["main"]
@@ -299,7 +300,8 @@ def _parse_event_weights(pairs: list[str] | None) -> dict[str, float] | None:
     return weights
 
 
-def _load_events(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+def _load_events(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame | None, int | None]:
+    """Return the events, the item metadata, and the store's high-water mark (None without --from-store)."""
     from recsys import datasets
 
     store_url = getattr(args, "from_store", None)
@@ -308,20 +310,21 @@ def _load_events(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame |
             raise DataValidationError("--from-store replaces --events and --format; give only one source")
         items_path = getattr(args, "items", None)
         items = None if items_path is None else read_table(items_path, "item metadata")
-        return _read_store_events(store_url, show_progress=not args.quiet), items
+        events, mark = _read_store_events(store_url, show_progress=not args.quiet)
+        return events, items, mark
     if args.format == "online-retail":
-        return datasets.load_online_retail(args.events)
+        return (*datasets.load_online_retail(args.events), None)
     if args.events is None:
         raise DataValidationError(f"--events is required with --format {args.format}")
     if args.format == "otto":
-        return datasets.load_otto(args.events), None
+        return datasets.load_otto(args.events), None, None
     items_path = getattr(args, "items", None)
     items = None if items_path is None else read_table(items_path, "item metadata")
-    return read_events(args.events), items
+    return read_events(args.events), items, None
 
 
-def _read_store_events(url: str, *, show_progress: bool) -> pd.DataFrame:
-    """Read every event of the service's event store at ``url``."""
+def _read_store_events(url: str, *, show_progress: bool) -> tuple[pd.DataFrame, int | None]:
+    """Read every event of the service's event store at ``url``, and the largest row id read."""
     try:
         from sqlalchemy.engine import make_url
         from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -343,19 +346,21 @@ def _read_store_events(url: str, *, show_progress: bool) -> pd.DataFrame:
         )
     try:
         with EventStore(url) as store:
-            events = store.read_events(show_progress=show_progress)
+            read = store.read_events_with_mark(show_progress=show_progress)
     except SQLAlchemyError as error:
         reason = getattr(error, "orig", None) or error
         raise DataValidationError(f"cannot read the events of the store {shown}: {reason}") from error
-    logger.info("read %s events from the store %s", f"{len(events):,}", shown)
-    return events
+    logger.info(
+        "read %s events up to row id %s from the store %s", f"{len(read.events):,}", read.high_water_mark, shown
+    )
+    return read.events, read.high_water_mark
 
 
 def _train(args: argparse.Namespace) -> int:
     from recsys.models import CrossOccurrence, ItemKNN, MostPopular
 
     started = time.perf_counter()
-    events, items = _load_events(args)
+    events, items, store_mark = _load_events(args)
     interactions = Interactions.from_events(
         events,
         event_weights=_parse_event_weights(args.event_weight),
@@ -382,6 +387,10 @@ def _train(args: argparse.Namespace) -> int:
         )
     fit_started = time.perf_counter()
     model.fit(interactions)
+    if store_mark is not None:
+        # The service counts the stored events after this mark as new to the model.
+        model.store_high_water_mark_ = store_mark
+        model.version_ = content_version(model)
     fit_seconds = time.perf_counter() - fit_started
     model.save(args.out)
     size = sum(file.stat().st_size for file in args.out.iterdir())
@@ -482,7 +491,7 @@ def _tune(args: argparse.Namespace) -> int:
     if args.event_weights:
         return _tune_event_weights(args)
     grid = _parse_grid(args.grid, args.event_weights_grid)
-    events, _ = _load_events(args)
+    events, _, _ = _load_events(args)
     if args.holdout_days > 0:
         events = temporal_split(events, pd.Timedelta(days=args.holdout_days)).train
     result = tune(
@@ -519,7 +528,7 @@ def _tune_event_weights(args: argparse.Namespace) -> int:
         raise DataValidationError(
             f"--weight-values must be numbers separated by commas, e.g. 0,1,5; got {args.weight_values!r}"
         ) from error
-    events, _ = _load_events(args)
+    events, _, _ = _load_events(args)
     if args.holdout_days > 0:
         events = temporal_split(events, pd.Timedelta(days=args.holdout_days)).train
     result = tune_event_weights(

@@ -11,6 +11,13 @@ items, and any Unicode string comes back unchanged.
 
 Other parts of the service may add their own tables to :data:`metadata`;
 :meth:`EventStore.create_tables` creates every table registered there.
+
+Row ids (``events.id``) grow in commit order: SQLite has one writer at a time,
+and on PostgreSQL :meth:`EventStore.add_events` takes a transaction-level
+advisory lock before it inserts. So every snapshot holds a prefix of the ids,
+and the largest id a training read saw (its high-water mark, see
+:meth:`EventStore.read_events_with_mark`) splits the stored events exactly into
+those a model contains and those it has not seen.
 """
 
 from __future__ import annotations
@@ -63,11 +70,13 @@ __all__ = [
     "EventIdConflictError",
     "EventStore",
     "NewEvent",
+    "StoreEvents",
     "default_database_url",
     "events_table",
     "metadata",
     "open_event_store",
     "read_recent_history",
+    "read_unseen_events",
 ]
 
 logger = logging.getLogger("recsys.service.store")
@@ -83,6 +92,9 @@ _MAX_ATTEMPTS = 3
 # Event ids per SELECT ... IN, well below SQLite's limit on bound parameters.
 _IN_CHUNK = 500
 _ROWS_PER_FETCH = 10_000
+# PostgreSQL advisory lock key that serializes writers of the events table, so row
+# ids are committed in order (the first 8 bytes of SHA-256 of "recsys.events").
+_WRITE_LOCK_KEY = int.from_bytes(hashlib.sha256(b"recsys.events").digest()[:8], "big", signed=True)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -184,6 +196,23 @@ class NewEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreEvents:
+    """Every stored event, read in one snapshot, and the largest row id among them.
+
+    Attributes
+    ----------
+    events : pandas.DataFrame
+        As :meth:`EventStore.read_events` returns them.
+    high_water_mark : int or None
+        The largest ``events.id`` read; None when the store was empty. Events
+        stored later have larger ids.
+    """
+
+    events: pd.DataFrame
+    high_water_mark: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class AddResult:
     """Outcome of :meth:`EventStore.add_events`.
 
@@ -258,7 +287,8 @@ class EventStore:
 
         An event whose ``event_id`` is already stored with the same content is
         counted as a duplicate and not stored again, so a client may resend a
-        batch whose response it never received.
+        batch whose response it never received. On PostgreSQL, batches are
+        written one at a time, so that row ids grow in commit order.
 
         Parameters
         ----------
@@ -283,6 +313,9 @@ class EventStore:
         for attempt in range(1, _MAX_ATTEMPTS + 1):
             try:
                 with self.engine.begin() as connection:
+                    if connection.dialect.name == "postgresql":
+                        # Held until commit, so ids are committed in the order they were taken.
+                        connection.execute(select(func.pg_advisory_xact_lock(_WRITE_LOCK_KEY)))
                     new_rows, duplicates = _new_rows(connection, rows)
                     if new_rows:
                         connection.execute(insert(events_table), new_rows)
@@ -298,7 +331,12 @@ class EventStore:
         raise AssertionError("unreachable")
 
     def read_user_events(
-        self, user_id: Id, since: datetime, *, limit: int = MAX_RECENT_EVENTS
+        self,
+        user_id: Id,
+        since: datetime | None = None,
+        *,
+        after_row_id: int | None = None,
+        limit: int = MAX_RECENT_EVENTS,
     ) -> pd.DataFrame:
         """Read the events of one user received at or after ``since``, oldest first.
 
@@ -308,8 +346,11 @@ class EventStore:
         Parameters
         ----------
         user_id : int or str
-        since : datetime
-            With a time zone; compared with ``received_at``.
+        since : datetime, optional
+            With a time zone; compared with ``received_at``. None reads from the first event.
+        after_row_id : int, optional
+            Read only events with a larger row id, such as those stored after a
+            model's ``store_high_water_mark_``.
         limit : int, default MAX_RECENT_EVENTS
             Keep only this many of the newest events.
 
@@ -317,7 +358,8 @@ class EventStore:
         -------
         pandas.DataFrame
             Columns ``item_id`` (int or str objects, as sent), ``event``,
-            ``weight``, ``timestamp`` and ``received_at`` (aware UTC datetimes).
+            ``weight``, ``timestamp`` and ``received_at`` (aware UTC datetimes),
+            and ``row_id`` (int).
         """
         text, _ = _id_parts(user_id, "user_id")
         query = (
@@ -328,12 +370,16 @@ class EventStore:
                 events_table.c.weight,
                 events_table.c.timestamp,
                 events_table.c.received_at,
+                events_table.c.id,
             )
             .where(events_table.c.user_id == text)
-            .where(events_table.c.received_at >= _aware(since, "since"))
             .order_by(events_table.c.received_at.desc(), events_table.c.id.desc())
             .limit(limit)
         )
+        if since is not None:
+            query = query.where(events_table.c.received_at >= _aware(since, "since"))
+        if after_row_id is not None:
+            query = query.where(events_table.c.id > int(after_row_id))
         with self.engine.connect() as connection:
             rows = list(reversed(connection.execute(query).all()))
         return pd.DataFrame(
@@ -343,6 +389,7 @@ class EventStore:
                 "weight": np.array([row[3] for row in rows], dtype=np.float64),
                 "timestamp": pd.Series([row[4] for row in rows], dtype=object),
                 "received_at": pd.Series([row[5] for row in rows], dtype=object),
+                "row_id": np.array([row[6] for row in rows], dtype=np.int64),
             }
         )
 
@@ -353,6 +400,8 @@ class EventStore:
 
     def read_events(self, *, show_progress: bool = False) -> pd.DataFrame:
         """Read every stored event as a table for :meth:`recsys.Interactions.from_events`.
+
+        Use :meth:`read_events_with_mark` to also learn which events were read.
 
         Parameters
         ----------
@@ -369,7 +418,26 @@ class EventStore:
             their decimal text, and a warning is logged. The lookup rule of a
             model matches ``1`` and ``"1"`` in that case anyway.
         """
+        return self.read_events_with_mark(show_progress=show_progress).events
+
+    def read_events_with_mark(self, *, show_progress: bool = False) -> StoreEvents:
+        """Read every stored event and the largest row id read, for training a model.
+
+        The rows and the mark come from one SELECT, so from one snapshot, and row
+        ids grow in commit order (see the module notes). So the events stored
+        with a larger id than the mark are exactly those the read did not return.
+
+        Parameters
+        ----------
+        show_progress : bool, default False
+            Show a tqdm progress bar while reading.
+
+        Returns
+        -------
+        StoreEvents
+        """
         columns = [
+            events_table.c.id,
             events_table.c.user_id,
             events_table.c.user_id_is_int,
             events_table.c.item_id,
@@ -392,8 +460,8 @@ class EventStore:
                     for values, value in zip(fields, row, strict=True):
                         values.append(value)
                 progress.update(len(partition))
-        user_ids, user_is_int, item_ids, item_is_int, event_names, timestamps, weights = fields
-        return pd.DataFrame(
+        row_ids, user_ids, user_is_int, item_ids, item_is_int, event_names, timestamps, weights = fields
+        events = pd.DataFrame(
             {
                 "user_id": _id_column(user_ids, user_is_int, "user_id"),
                 "item_id": _id_column(item_ids, item_is_int, "item_id"),
@@ -402,6 +470,8 @@ class EventStore:
                 "weight": np.array(weights, dtype=np.float64),
             }
         )
+        # Rows come in id order, so the last one has the largest id.
+        return StoreEvents(events=events, high_water_mark=int(row_ids[-1]) if row_ids else None)
 
 
 def open_event_store(settings: Settings) -> EventStore:
@@ -425,22 +495,48 @@ def open_event_store(settings: Settings) -> EventStore:
     return store
 
 
-def read_recent_history(store: EventStore, model: Recommender, user_id: Id) -> pd.DataFrame | None:
-    """Read a user's events received since ``model`` was fitted, for ``model.recommend(recent=...)``.
+def read_unseen_events(
+    store: EventStore, model: Recommender, user_id: Id, *, limit: int = MAX_RECENT_EVENTS
+) -> pd.DataFrame:
+    """Read a user's stored events that ``model`` was not trained on, oldest first.
 
-    Only events of types the model was fitted with and of items in the model are
-    kept. The others cannot change its scores, and the model would report their
-    items as unknown request items.
+    When the model was trained from this store (``store_high_water_mark_`` is
+    set), those are exactly the events with a larger row id. Otherwise they are
+    the events received since the model was fitted. Then ``fitted_at_`` is cut to
+    whole seconds, so an event received in the same second just before the fit
+    counts twice, and an event received while ``recsys train`` ran, after it
+    read the data, counts nowhere until the next training.
+
+    NOTE: the row ids are only meaningful when the service's store is the one
+    the model was trained from; a model trained from a copy of another store
+    takes the wrong events as recent.
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :meth:`EventStore.read_user_events` returns them.
+    """
+    mark = getattr(model, "store_high_water_mark_", None)
+    if mark is not None:
+        return store.read_user_events(user_id, after_row_id=mark, limit=limit)
+    fitted_at = datetime.fromisoformat(model.fitted_at_)
+    return store.read_user_events(user_id, _aware(fitted_at, "fitted_at"), limit=limit)
+
+
+def read_recent_history(store: EventStore, model: Recommender, user_id: Id) -> pd.DataFrame | None:
+    """Read a user's events that ``model`` was not trained on, for ``model.recommend(recent=...)``.
+
+    :func:`read_unseen_events` decides which events those are. Only events of
+    types the model was fitted with and of items in the model are kept. The
+    others cannot change its scores, and the model would report their items as
+    unknown request items.
 
     Returns
     -------
     pandas.DataFrame or None
         Columns ``item_id``, ``event`` and ``weight``; None when no event counts.
     """
-    fitted_at = datetime.fromisoformat(model.fitted_at_)
-    # fitted_at_ is cut to whole seconds, so >= includes every event received after
-    # the fit and, rarely, one received in the same second just before it.
-    events = store.read_user_events(user_id, _aware(fitted_at, "fitted_at"))
+    events = read_unseen_events(store, model, user_id)
     if events.empty:
         return None
     known_event = events["event"].isin(list(model.event_names_)).to_numpy()

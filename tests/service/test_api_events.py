@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
+from sqlalchemy import func, select, text, update
 
 import recsys
 from recsys.cli import main as cli_main
 from recsys.exceptions import DataValidationError
+from recsys.persistence import MANIFEST, content_version
 from service.config import Settings
 from service.main import create_app
-from service.store import EventStore
+from service.store import EventStore, NewEvent, events_table
 from tests.service.conftest import running_app
 from tests.service.postgres import DATABASE_KINDS, temporary_database
 from tests.service.sample_data import TOKYO_CUP, USER_1
@@ -457,3 +460,76 @@ async def test_engagement_events_follow_the_setting(retail_model_dir: Path, data
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "events[0].event"
     assert "RECSYS_ENGAGEMENT_EVENTS" in response.json()["errors"][0]["message"]
+
+
+# --------------------------------------------------------------------------- recent events after training
+
+
+def train_from_store(database_url: str, out: Path) -> recsys.Recommender:
+    """Store a few purchases, train a model on them with `recsys train --from-store`, and load it."""
+    baskets = {"a": ["mug", TOKYO_CUP], "b": ["mug", TOKYO_CUP, "tea"], "c": ["tea", "zzz"]}
+    with EventStore(database_url) as store:
+        store.create_tables()
+        store.add_events(
+            [NewEvent(user, item, "purchase") for user, items in baskets.items() for item in items]
+        )
+    assert cli_main(["-q", "train", "--from-store", database_url, "--out", str(out)]) == 0
+    return recsys.load(out)
+
+
+def receive_again(database_url: str, user_id: str, received_at: datetime) -> None:
+    """Change the receive time of a user's stored events, as if they had arrived then."""
+    with EventStore(database_url) as store, store.engine.begin() as connection:
+        connection.execute(
+            update(events_table).where(events_table.c.user_id == user_id).values(received_at=received_at)
+        )
+
+
+async def recent_events_of(model_dir: Path, database_url: str, user_id: str) -> int:
+    settings = Settings(model_dir=model_dir, database_url=database_url, api_keys=[API_KEY])
+    async with running_app(create_app(settings)) as http:
+        body = await recommended(http, f"/v1/users/{user_id}/recommendations")
+    count: int = body["recent_events"]
+    return count
+
+
+async def test_train_from_store_records_mark(database_url: str, tmp_path: Path) -> None:
+    model = train_from_store(database_url, tmp_path / "model")
+
+    with EventStore(database_url) as store, store.engine.connect() as connection:
+        largest_id = connection.execute(select(func.max(events_table.c.id))).scalar_one()
+    assert model.store_high_water_mark_ == largest_id
+    assert model.version_ == content_version(model)
+
+
+async def test_event_read_in_fit_second_counts_once(database_url: str, tmp_path: Path) -> None:
+    model = train_from_store(database_url, tmp_path / "model")
+    # Received in the second of the fit, before the training read it.
+    receive_again(database_url, "c", datetime.fromisoformat(model.fitted_at_))
+
+    assert await recent_events_of(tmp_path / "model", database_url, "c") == 0
+
+
+async def test_event_after_store_read_is_recent(database_url: str, tmp_path: Path) -> None:
+    model = train_from_store(database_url, tmp_path / "model")
+    # Received after the training read the store but before the fit finished.
+    during_training = datetime.fromisoformat(model.fitted_at_) - timedelta(seconds=1)
+    with EventStore(database_url) as store:
+        store.add_events([NewEvent("c", "mug", "purchase")], received_at=during_training)
+
+    assert await recent_events_of(tmp_path / "model", database_url, "c") == 1
+
+
+async def test_model_without_mark_uses_receive_time(database_url: str, tmp_path: Path) -> None:
+    model = train_from_store(database_url, tmp_path / "model")
+    manifest_path = tmp_path / "model" / MANIFEST
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    del manifest["store_high_water_mark"]
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    fitted_at = datetime.fromisoformat(model.fitted_at_)
+    receive_again(database_url, "c", fitted_at)
+    with EventStore(database_url) as store:
+        store.add_events([NewEvent("c", "mug", "purchase")], received_at=fitted_at - timedelta(seconds=1))
+
+    # Without the mark the two gaps remain: c's two fitted events count again, the new one not at all.
+    assert await recent_events_of(tmp_path / "model", database_url, "c") == 2

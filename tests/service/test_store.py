@@ -16,6 +16,7 @@ from sqlalchemy import inspect, text
 import recsys
 from recsys.exceptions import DataValidationError
 from service.store import (
+    _WRITE_LOCK_KEY,
     EventIdConflictError,
     EventStore,
     NewEvent,
@@ -182,7 +183,58 @@ def test_read_user_events_empty_frame(store: EventStore) -> None:
     events = store.read_user_events("nobody", T0)
 
     assert events.empty
-    assert list(events.columns) == ["item_id", "event", "weight", "timestamp", "received_at"]
+    assert list(events.columns) == ["item_id", "event", "weight", "timestamp", "received_at", "row_id"]
+
+
+def test_read_user_events_after_row_id(store: EventStore) -> None:
+    store.add_events([NewEvent("u", "a", "view"), NewEvent("other", "x", "view")], received_at=T0)
+    mark = store.read_events_with_mark().high_water_mark
+    # Received earlier than the read events, but stored after the read.
+    store.add_events([NewEvent("u", "b", "view")], received_at=T0 - timedelta(hours=1))
+
+    events = store.read_user_events("u", after_row_id=mark)
+    every = store.read_user_events("u")
+
+    assert events["item_id"].tolist() == ["b"]
+    assert events["row_id"].tolist() == [mark + 1]
+    assert every["item_id"].tolist() == ["b", "a"]
+
+
+def test_read_events_with_mark(store: EventStore) -> None:
+    empty = store.read_events_with_mark()
+    store.add_events([NewEvent("u", "a", "view"), NewEvent("v", "b", "cart")], received_at=T0)
+    store.add_events([NewEvent("u", "c", "view")], received_at=T0)
+
+    read = store.read_events_with_mark()
+    with store.engine.connect() as connection:
+        largest_id = connection.execute(text("SELECT max(id) FROM events")).scalar_one()
+
+    assert empty.high_water_mark is None
+    assert empty.events.empty
+    assert read.high_water_mark == largest_id
+    assert read.events["item_id"].tolist() == ["a", "b", "c"]
+    assert read.events.equals(store.read_events())
+
+
+@pytest.mark.parametrize("store", ["postgresql"], indirect=True)
+def test_postgres_writers_wait_for_write_lock(store: EventStore) -> None:
+    # Row ids stay in commit order only if a writer waits while another holds the lock.
+    finished = threading.Event()
+
+    def write() -> None:
+        store.add_events([NewEvent("u", "late", "view")], received_at=T0)
+        finished.set()
+
+    with store.engine.begin() as connection:
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _WRITE_LOCK_KEY})
+        writer = threading.Thread(target=write)
+        writer.start()
+        waited = not finished.wait(timeout=1.0)
+    writer.join(timeout=30)
+
+    assert waited
+    assert finished.is_set()
+    assert store.read_events()["item_id"].tolist() == ["late"]
 
 
 def test_read_events_int_ids_are_int64(store: EventStore) -> None:

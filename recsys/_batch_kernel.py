@@ -9,12 +9,16 @@ The kernel reproduces ItemKNN.recommend for one user at a time:
   fastmath, which could reorder the sums, is off. A scipy product H @ S
   (scipy 1.17) sums in the same order today, but that order is not part of its
   interface.
-- the top n by (score descending, position ascending) among unblocked items
-  with a score > 0, as rules.top_n;
+- each score times the item's boost multiplier (1.0 without boosts, which
+  leaves it unchanged), as Recommender._rank, then the top n by (score
+  descending, position ascending) among unblocked items with a score > 0, as
+  rules.top_n;
 - up to N_REASONS history items per recommended item, by (contribution
   descending, position ascending), contributions > 0 only, as
   Recommender._similar_items_with_reasons;
 - popular backfill as rules.backfill, always for unknown users (position -1).
+  With boosts the caller passes the order and the scores of popularity times
+  the multiplier, as rules.backfill_ranked.
 
 Scratch arrays are per block of users, and the blocks run in parallel. The
 seen_by stamp contains the index (within the call) of the last user who had the
@@ -71,6 +75,7 @@ def _rank_one_user(
     sim_indices: Any,
     sim_data: Any,
     blocked: Any,
+    multiplier: Any,
     popular_order: Any,
     popularity: Any,
     backfill: bool,
@@ -131,7 +136,9 @@ def _rank_one_user(
         score = scores[j]
         scores[j] = 0.0
         if score > 0.0 and not blocked[j]:
-            size = _heap_offer(heap_scores, heap_items, size, score, j)
+            score = score * multiplier[j]
+            if score > 0.0:
+                size = _heap_offer(heap_scores, heap_items, size, score, j)
     count = size
     while size > 0:
         size -= 1
@@ -196,6 +203,7 @@ def rank_users(
     sim_indices: Any,
     sim_data: Any,
     blocked: Any,
+    multiplier: Any,
     popular_order: Any,
     popularity: Any,
     slots: int,
@@ -242,6 +250,7 @@ def rank_users(
                 sim_indices,
                 sim_data,
                 blocked,
+                multiplier,
                 popular_order,
                 popularity,
                 backfill,

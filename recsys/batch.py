@@ -13,10 +13,15 @@ item_id     int64 or string      the model's item id type
 score       double               as :attr:`Recommendation.score`
 reason      string               ``"similar"`` or ``"popular"``
 because     list of item ids     as :attr:`Recommendation.because`
+signals     list of structs      as :attr:`Recommendation.signals`, each
+            (event, item_id)     ``{"event": str, "item_id": id}``; only for
+                                 :class:`~recsys.CrossOccurrence` models
 ==========  ===================  ==============================================
 
 Every user's rows equal ``model.recommend(user_id, n, ...)`` with the same options:
-same items in the same order, bit-identical scores, same reasons and ``because``.
+same items in the same order, bit-identical scores, same reasons, ``because`` and
+``signals``. Rules and the availability window are applied at one time for the
+whole file (``rules.now``, or the time the call starts).
 A user with an empty list has no rows. The users are processed ``chunk_size`` at a
 time and each chunk becomes one row group, so memory is bounded by the chunk size
 and the catalogue size, not by the number of users. The kernel below needs about
@@ -25,18 +30,22 @@ and the catalogue size, not by the number of users. The kernel below needs about
 For :class:`~recsys.models.item_knn.ItemKNN` a compiled kernel (numba) ranks a
 whole chunk in parallel. It sums each score in the same order and with the same
 float64 operations as ``ItemKNN._score``, which makes the scores bit-identical
-instead of merely close. Other models call ``recommend`` once per user.
+instead of merely close. The kernel applies include and exclude rules, boosts,
+the availability window and ``min_support``. Rules with ``max_per_category`` and
+the other models call ``recommend`` once per user, which is slower.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from os import PathLike
 from pathlib import Path
 from typing import Any, Protocol
@@ -47,12 +56,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from recsys import rules
 from recsys._batch_kernel import POPULAR, SIMILAR, rank_users
 from recsys._ids import Id, canonical_int
+from recsys.catalog import CompiledRules
 from recsys.exceptions import DataValidationError
-from recsys.models.base import N_REASONS, Recommender, _check_n
+from recsys.models.base import N_REASONS, Recommender, _blocked, _check_n
+from recsys.models.cross_occurrence import CrossOccurrence
 from recsys.models.item_knn import ItemKNN
+from recsys.rules import Rules
 
 __all__ = ["read_user_ids", "write_recommendations"]
 
@@ -67,7 +78,7 @@ _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 # Parquet columns written with dictionary encoding. The scores are left out because
 # they are nearly all distinct, so a dictionary would only cost time.
-_DICTIONARY_COLUMNS = ["user_id", "rank", "item_id", "reason", "because"]
+_DICTIONARY_COLUMNS = ["user_id", "rank", "item_id", "reason", "because", "signals"]
 
 # Codes of the ``reason`` column in the kernel output.
 _REASONS = pa.array(["similar", "popular"], type=pa.string())
@@ -84,6 +95,8 @@ def write_recommendations(
     exclude: Iterable[Id] | None = None,
     allow: Iterable[Id] | None = None,
     backfill: bool = False,
+    rules: Rules | Mapping[str, Any] | None = None,
+    min_support: int | None = None,
     show_progress: bool = False,
 ) -> Path:
     """Write the recommendations of many users to a Parquet file.
@@ -108,6 +121,13 @@ def write_recommendations(
     exclude_seen, exclude, allow, backfill
         As in :meth:`Recommender.recommend`, applied to every user. Unknown ids in
         ``exclude`` and ``allow`` are ignored and logged as a warning.
+    rules : Rules or mapping, optional
+        As in :meth:`Recommender.recommend`. Items outside their availability
+        window are hidden whether or not rules are given, at ``rules.now`` or,
+        when that is None, at the time the call starts, for every user alike.
+    min_support : int, optional
+        As in :meth:`Recommender.recommend`; raises DataValidationError for a
+        model that stores no co-buyer counts.
     show_progress : bool, default False
         Show a progress bar (tqdm) counting users.
 
@@ -127,6 +147,9 @@ def write_recommendations(
     model._check_fitted()
     n = _check_n(n)
     chunk_size = _check_chunk_size(chunk_size)
+    request_rules = _rules_at_one_time(rules)
+    compiled = model._compile_rules(request_rules)
+    scorer = model._with_min_support(min_support)
     request = _Request(
         n=n,
         seen_mask=model._seen_mask_bits(exclude_seen),
@@ -134,6 +157,8 @@ def write_recommendations(
         exclude=None if exclude is None else _id_list(exclude, "exclude"),
         allow=None if allow is None else _id_list(allow, "allow"),
         backfill=backfill,
+        rules=request_rules,
+        min_support=min_support,
     )
     exclude_idx, allow_idx, unknown = model._filter_positions(request.exclude, request.allow)
     if unknown:
@@ -148,9 +173,9 @@ def write_recommendations(
             f"{str(target / 'recommendations.parquet')!r}"
         )
 
-    blocked = rules.blocked_mask(len(model.item_ids_), excluded=exclude_idx, allowed=allow_idx)
+    blocked = _blocked(len(model.item_ids_), exclude_idx, allow_idx, compiled)
     writer = _ChunkWriter(model, users.kind)
-    ranker = _ranker(model, request, blocked)
+    ranker = _ranker(model, scorer, request, blocked, compiled)
     n_rows = n_unknown = 0
     temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     try:
@@ -242,6 +267,18 @@ class _Request:
     exclude: list[Id] | None
     allow: list[Id] | None
     backfill: bool
+    rules: Rules | None = None
+    min_support: int | None = None
+
+
+def _rules_at_one_time(request_rules: Rules | Mapping[str, Any] | None) -> Rules:
+    """Return the rules with ``now`` set, so one availability time applies to every user of the file."""
+    checked = Rules.of(request_rules)
+    if checked is None:
+        return Rules(now=datetime.now(UTC))
+    if checked.now is None:
+        return dataclasses.replace(checked, now=datetime.now(UTC))
+    return checked
 
 
 def _check_chunk_size(chunk_size: Any) -> int:
@@ -386,6 +423,7 @@ class _ChunkRows:
     scores: np.ndarray
     reasons: np.ndarray  # SIMILAR or POPULAR per row
     because: pa.Array  # list of item ids per row
+    signals: pa.Array | None = None  # list of (event, item id) structs per row, for signal models
 
 
 class _ChunkWriter:
@@ -393,15 +431,19 @@ class _ChunkWriter:
 
     def __init__(self, model: Recommender, user_kind: str) -> None:
         item_type = _arrow_type(model.item_ids_.kind)
+        fields = [
+            pa.field("user_id", _arrow_type(user_kind), nullable=False),
+            pa.field("rank", pa.int32(), nullable=False),
+            pa.field("item_id", item_type, nullable=False),
+            pa.field("score", pa.float64(), nullable=False),
+            pa.field("reason", pa.string(), nullable=False),
+            pa.field("because", pa.list_(item_type), nullable=False),
+        ]
+        self.has_signals = _provides_signals(model)
+        if self.has_signals:
+            fields.append(pa.field("signals", _signals_type(item_type), nullable=False))
         self.schema = pa.schema(
-            [
-                pa.field("user_id", _arrow_type(user_kind), nullable=False),
-                pa.field("rank", pa.int32(), nullable=False),
-                pa.field("item_id", item_type, nullable=False),
-                pa.field("score", pa.float64(), nullable=False),
-                pa.field("reason", pa.string(), nullable=False),
-                pa.field("because", pa.list_(item_type), nullable=False),
-            ],
+            fields,
             metadata={
                 "recsys.model_class": type(model).__name__,
                 "recsys.model_version": model.version_,
@@ -422,11 +464,27 @@ class _ChunkWriter:
             _REASONS.take(pa.array(rows.reasons, type=pa.int8())),
             rows.because,
         ]
+        if self.has_signals:
+            assert rows.signals is not None
+            columns.append(rows.signals)
         return pa.Table.from_arrays(columns, schema=self.schema)
 
 
 def _arrow_type(kind: str) -> pa.DataType:
     return pa.int64() if kind == "int" else pa.string()
+
+
+def _signals_type(item_type: pa.DataType) -> pa.DataType:
+    return pa.list_(
+        pa.struct(
+            [pa.field("event", pa.string(), nullable=False), pa.field("item_id", item_type, nullable=False)]
+        )
+    )
+
+
+def _provides_signals(model: Recommender) -> bool:
+    """Tell whether the model fills ``Recommendation.signals``, so the file gets a ``signals`` column."""
+    return isinstance(model, CrossOccurrence)
 
 
 @contextlib.contextmanager
@@ -454,13 +512,40 @@ class _Ranker(Protocol):
         ...
 
 
-def _ranker(model: Recommender, request: _Request, blocked: np.ndarray) -> _Ranker:
-    """Return the numba kernel for a model that ranks as ItemKNN does, else the per-user loop."""
-    if isinstance(model, ItemKNN) and all(
-        getattr(type(model), name) is getattr(ItemKNN, name)
-        for name in ("_score", "_contributions", "_rank", "_similar_items_with_reasons", "_popular_items")
+def _ranker(
+    model: Recommender,
+    scorer: Recommender,
+    request: _Request,
+    blocked: np.ndarray,
+    compiled: CompiledRules | None,
+) -> _Ranker:
+    """Return the numba kernel for a model that ranks as ItemKNN does, else the per-user loop.
+
+    ``scorer`` is the model or its ``min_support`` view, whose neighbour table the
+    kernel reads.
+    """
+    if (
+        isinstance(model, ItemKNN)
+        and isinstance(scorer, ItemKNN)
+        and all(
+            getattr(type(model), name) is getattr(ItemKNN, name)
+            for name in (
+                "_score",
+                "_contributions",
+                "_rank",
+                "_backfill",
+                "_similar_items_with_reasons",
+                "_popular_items",
+            )
+        )
     ):
-        return _ItemKNNRanker(model, request, blocked)
+        if compiled is None or compiled.groups is None:
+            return _ItemKNNRanker(model, request, blocked, scorer=scorer, compiled=compiled)
+        logger.info(
+            "max_per_category=%d: ranking each user with recommend(), because the batch kernel "
+            "does not apply the cap per category",
+            compiled.max_per_group,
+        )
     return _RecommendEach(model, request)
 
 
@@ -471,10 +556,12 @@ class _RecommendEach:
         self._model = model
         self._request = request
         self._id_type = _arrow_type(model.item_ids_.kind)
+        self._has_signals = _provides_signals(model)
 
     def rows(self, ids: np.ndarray | Sequence[Id], positions: np.ndarray) -> _ChunkRows:
         request = self._request
         counts, item_ids, scores, reasons, because = [], [], [], [], []
+        signals: list[list[dict[str, Id]]] = []
         for user_id in ids.tolist() if isinstance(ids, np.ndarray) else ids:
             result = self._model.recommend(
                 user_id,
@@ -483,6 +570,8 @@ class _RecommendEach:
                 exclude=request.exclude,
                 allow=request.allow,
                 backfill=request.backfill,
+                rules=request.rules,
+                min_support=request.min_support,
             )
             counts.append(len(result))
             for item in result:
@@ -490,23 +579,48 @@ class _RecommendEach:
                 scores.append(item.score)
                 reasons.append(POPULAR if item.reason == "popular" else SIMILAR)
                 because.append(list(item.because))
+                signals.append([{"event": event, "item_id": item_id} for event, item_id in item.signals])
         return _ChunkRows(
             counts=np.asarray(counts, dtype=np.int64),
             item_ids=pa.array(item_ids, type=self._id_type),
             scores=np.asarray(scores, dtype=np.float64),
             reasons=np.asarray(reasons, dtype=np.int8),
             because=pa.array(because, type=pa.list_(self._id_type)),
+            signals=pa.array(signals, type=_signals_type(self._id_type)) if self._has_signals else None,
         )
 
 
 class _ItemKNNRanker:
     """Rank chunks of users of an ItemKNN model with the numba kernel."""
 
-    def __init__(self, model: ItemKNN, request: _Request, blocked: np.ndarray) -> None:
+    def __init__(
+        self,
+        model: ItemKNN,
+        request: _Request,
+        blocked: np.ndarray,
+        *,
+        scorer: ItemKNN | None = None,
+        compiled: CompiledRules | None = None,
+    ) -> None:
+        """Prepare the kernel's arrays. ``scorer`` is the ``min_support`` view of ``model``, if any."""
         self._model = model
+        self._similarity = (model if scorer is None else scorer).similarity_
         self._request = request
         self._blocked = blocked
         self._item_ids = pa.array(model.item_ids_.ids, type=_arrow_type(model.item_ids_.kind))
+        # Boosts multiply the scores and reorder the popular backfill, as
+        # Recommender._rank and rules.backfill_ranked do. A factor of 1.0 changes no score.
+        multiplier = None if compiled is None else compiled.multiplier
+        if multiplier is None:
+            self._multiplier = np.ones(len(model.item_ids_))
+            self._popular_order = np.asarray(model._popular_order, dtype=np.int64)
+            self._popular_scores = np.asarray(model.popularity_, dtype=np.float64)
+        else:
+            self._multiplier = np.asarray(multiplier, dtype=np.float64)
+            boosted = model.popularity_ * self._multiplier
+            order = np.argsort(-boosted, kind="stable")
+            self._popular_order = order[boosted[order] > 0].astype(np.int64)
+            self._popular_scores = boosted
         # The kernel stores at most n items per user, and never more than the catalogue.
         self._slots = min(request.n, len(model.item_ids_))
 
@@ -533,7 +647,7 @@ class _ItemKNNRanker:
         because = np.empty((n_users * slots, N_REASONS), dtype=np.int64)
         counts = np.empty(n_users, dtype=np.int64)
         user_items = model.user_items_
-        similarity = model.similarity_
+        similarity = self._similarity
         seen_mask = self._request.seen_mask
 
         rank_users(
@@ -547,8 +661,9 @@ class _ItemKNNRanker:
             np.asarray(similarity.indices),
             np.asarray(similarity.data),
             self._blocked,
-            np.asarray(model._popular_order, dtype=np.int64),
-            np.asarray(model.popularity_, dtype=np.float64),
+            self._multiplier,
+            self._popular_order,
+            self._popular_scores,
             slots,
             bool(self._request.backfill),
             min(numba.get_num_threads(), n_users),

@@ -120,13 +120,25 @@ class Recommendations(Sequence[Recommendation]):
     def __getitem__(self, index: int | slice) -> Recommendation | tuple[Recommendation, ...]:
         return self.items[index]
 
-    def to_frame(self) -> pd.DataFrame:
-        """Return one row per item with columns item_id, score, reason, because."""
-        return pd.DataFrame(
-            {
-                "item_id": pd.Series(self.item_ids, dtype=object),
-                "score": self.scores,
-                "reason": [item.reason for item in self.items],
-                "because": [list(item.because) for item in self.items],
-            }
-        )
+    def to_frame(self, signals: bool | None = None) -> pd.DataFrame:
+        """Return one row per item with columns item_id, score, reason, because and maybe signals.
+
+        Parameters
+        ----------
+        signals : bool, optional
+            Add a ``signals`` column: a list of ``(event, item_id)`` tuples per row,
+            as :attr:`Recommendation.signals`. None (the default) adds it when any
+            item has signals, which only models that score event types apart
+            (:class:`~recsys.models.cross_occurrence.CrossOccurrence`) fill; pass
+            True to get the column for every list of such a model, including a list
+            of popular items only.
+        """
+        columns: dict[str, Any] = {
+            "item_id": pd.Series(self.item_ids, dtype=object),
+            "score": self.scores,
+            "reason": [item.reason for item in self.items],
+            "because": [list(item.because) for item in self.items],
+        }
+        if signals or (signals is None and any(item.signals for item in self.items)):
+            columns["signals"] = pd.Series([list(item.signals) for item in self.items], dtype=object)
+        return pd.DataFrame(columns)

@@ -14,12 +14,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from recsys import (
+    CrossOccurrence,
     DataValidationError,
     Interactions,
     ItemKNN,
     MostPopular,
     NotFittedError,
     Recommender,
+    Rules,
     load,
 )
 from recsys import batch as batch_module
@@ -61,21 +63,29 @@ def random_events(seed: int, n_users: int = 60, n_items: int = 30) -> pd.DataFra
 
 
 def expected_rows(model: Recommender, user_ids: list[Any], n: int, **options: Any) -> list[tuple[Any, ...]]:
-    """Build the rows the file must contain, from one ``recommend`` call per user."""
+    """Build the rows the file must contain, from one ``recommend`` call per user.
+
+    A CrossOccurrence row ends with its signals, as ``{"event", "item_id"}`` dicts.
+    """
     rows = []
     for user_id in user_ids:
         result = model.recommend(user_id, n, **options)
         for rank, item in enumerate(result, start=1):
-            rows.append((user_id, rank, item.item_id, item.score, item.reason, list(item.because)))
+            row = (user_id, rank, item.item_id, item.score, item.reason, list(item.because))
+            if isinstance(model, CrossOccurrence):
+                row += ([{"event": event, "item_id": item_id} for event, item_id in item.signals],)
+            rows.append(row)
     return rows
 
 
 def file_rows(path: Path) -> list[tuple[Any, ...]]:
     """Read the file back as plain Python rows, ids with the types stored in the file."""
     table = pq.read_table(path)
-    columns = [table.column(name).to_pylist() for name in ("user_id", "rank", "item_id", "score", "reason")]
-    because = table.column("because").to_pylist()
-    return [(*values, reasons) for *values, reasons in zip(*columns, because, strict=True)]
+    names = ["user_id", "rank", "item_id", "score", "reason", "because"]
+    if "signals" in table.column_names:
+        names.append("signals")
+    columns = [table.column(name).to_pylist() for name in names]
+    return list(zip(*columns, strict=True))
 
 
 def all_users(model: Recommender) -> list[Any]:
@@ -179,12 +189,197 @@ def test_kernel_split_into_calls(tmp_path: Path, knn: ItemKNN, monkeypatch: pyte
     assert file_rows(path) == expected_rows(knn, all_users(knn), 3, backfill=True)
 
 
+@pytest.mark.parametrize("options", OPTIONS.values(), ids=OPTIONS.keys())
+def test_cross_occurrence_equal_recommend(
+    tmp_path: Path, seeded_events: pd.DataFrame, options: dict[str, Any]
+) -> None:
+    model = CrossOccurrence(n_neighbors=8).fit(seeded_events)
+    user_ids = [*all_users(model), -1]
+    path = tmp_path / "out.parquet"
+
+    write_recommendations(model, path, user_ids, 4, **options)
+
+    assert file_rows(path) == expected_rows(model, user_ids, 4, **options)
+
+
+def test_cross_occurrence_file_has_signals(tmp_path: Path) -> None:
+    model = CrossOccurrence(n_neighbors=8).fit(random_events(0))
+    path = tmp_path / "out.parquet"
+
+    write_recommendations(model, path, n=4, exclude_seen=False)
+
+    table = pq.read_table(path)
+    assert table.column_names[-1] == "signals"
+    assert table.schema.field("signals").type == pa.list_(
+        pa.struct(
+            [pa.field("event", pa.string(), nullable=False), pa.field("item_id", pa.int64(), nullable=False)]
+        )
+    )
+    signals = [signal for row in table.column("signals").to_pylist() for signal in row]
+    assert signals
+    assert {signal["event"] for signal in signals} <= {"purchase", "view", "cart"}
+
+
+def test_item_knn_file_has_no_signals(tmp_path: Path, model: ItemKNN) -> None:
+    path = tmp_path / "out.parquet"
+
+    write_recommendations(model, path, n=4)
+
+    assert pq.read_table(path).column_names == ["user_id", "rank", "item_id", "score", "reason", "because"]
+
+
 def test_method_matches_function(tmp_path: Path, model: ItemKNN) -> None:
     returned = model.write_recommendations(tmp_path / "method.parquet", n=4, exclude=[3])
     write_recommendations(model, tmp_path / "function.parquet", n=4, exclude=[3])
 
     assert returned == tmp_path / "method.parquet"
     assert file_rows(returned) == file_rows(tmp_path / "function.parquet")
+
+
+# --------------------------------------------------------------------------- rules and availability
+
+NOW = "2026-03-01T00:00:00Z"
+
+# A made-up catalogue of items 0..29. Item 5 left the shop in 2020, item 6 enters it
+# in 2199, and item 7 is on sale from January to June 2026, which includes NOW.
+CATALOG = pd.DataFrame(
+    {
+        "item_id": list(range(30)),
+        "category": [f"c{item % 4}" for item in range(30)],
+        "price": [item * 1.5 for item in range(30)],
+        "available_from": [None] * 6 + ["2199-01-01", "2026-01-01"] + [None] * 22,
+        "available_until": [None] * 5 + ["2020-01-01", None, "2026-06-01"] + [None] * 22,
+    }
+)
+
+RULE_OPTIONS: dict[str, dict[str, Any]] = {
+    "availability": {"rules": {"now": NOW}},
+    "include": {"rules": {"include": {"category": ["c0", "c1"]}, "now": NOW}},
+    "exclude-range": {"rules": {"exclude": {"price": "..6"}, "now": NOW}, "exclude": [9]},
+    "boost": {"rules": Rules(boost=[({"category": "c2"}, 3.0)], now=NOW)},
+    "boost-backfill": {"rules": Rules(boost=[({"category": "c2"}, 3.0)], now=NOW), "backfill": True},
+    "min-support": {"min_support": 2, "rules": {"now": NOW}},
+    "min-support-boost-backfill": {
+        "min_support": 2,
+        "rules": {"boost": [{"where": {"price": "10..30"}, "factor": 0.25}], "now": NOW},
+        "backfill": True,
+    },
+    "cap-backfill": {"rules": {"max_per_category": 1, "now": NOW}, "backfill": True},
+}
+
+
+@pytest.fixture(scope="module")
+def catalog_knn(seeded_events: pd.DataFrame) -> ItemKNN:
+    """A model per seed with the made-up catalogue attached."""
+    return ItemKNN(n_neighbors=8).fit(seeded_events).set_catalog(CATALOG)
+
+
+@pytest.mark.parametrize("options", RULE_OPTIONS.values(), ids=RULE_OPTIONS.keys())
+@pytest.mark.parametrize("n", [3, 40])
+def test_rules_rows_equal_recommend(
+    tmp_path: Path, catalog_knn: ItemKNN, options: dict[str, Any], n: int
+) -> None:
+    user_ids = [*all_users(catalog_knn), -5]
+    path = tmp_path / "out.parquet"
+
+    write_recommendations(catalog_knn, path, user_ids, n, **options)
+
+    assert file_rows(path) == expected_rows(catalog_knn, user_ids, n, **options)
+
+
+def test_rules_scores_bit_identical(tmp_path: Path, catalog_knn: ItemKNN) -> None:
+    options = RULE_OPTIONS["min-support-boost-backfill"]
+    users = all_users(catalog_knn)
+    path = tmp_path / "out.parquet"
+
+    write_recommendations(catalog_knn, path, users, 10, **options)
+
+    expected = np.asarray([row[3] for row in expected_rows(catalog_knn, users, 10, **options)])
+    written = pq.read_table(path).column("score").to_numpy()
+    assert np.array_equal(written.view(np.int64), expected.view(np.int64))
+
+
+def test_availability_hidden_without_rules(tmp_path: Path) -> None:
+    events = random_events(0)
+    plain = ItemKNN(n_neighbors=8).fit(events)
+    with_catalog = ItemKNN(n_neighbors=8).fit(events).set_catalog(CATALOG)
+    user_ids = [*all_users(plain), -1]
+
+    write_recommendations(plain, tmp_path / "plain.parquet", user_ids, 30, backfill=True)
+    write_recommendations(with_catalog, tmp_path / "catalog.parquet", user_ids, 30, backfill=True)
+
+    plain_items = set(pq.read_table(tmp_path / "plain.parquet").column("item_id").to_pylist())
+    catalog_items = set(pq.read_table(tmp_path / "catalog.parquet").column("item_id").to_pylist())
+    assert {5, 6} <= plain_items
+    assert 5 not in catalog_items
+    assert 6 not in catalog_items
+
+
+def test_rules_now_shows_window(tmp_path: Path) -> None:
+    model = ItemKNN(n_neighbors=8).fit(random_events(0)).set_catalog(CATALOG)
+    path = tmp_path / "out.parquet"
+
+    write_recommendations(model, path, [-1], 30, rules={"now": "2026-06-01"})
+    at_end = pq.read_table(path).column("item_id").to_pylist()
+    write_recommendations(model, path, [-1], 30, rules={"now": "2026-05-31T23:59:59Z"})
+    before_end = pq.read_table(path).column("item_id").to_pylist()
+
+    assert 7 not in at_end
+    assert 7 in before_end
+
+
+def test_rules_kernel_path_used(
+    tmp_path: Path, catalog_knn: ItemKNN, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fail(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("ranked with recommend() instead of the kernel")
+
+    monkeypatch.setattr(batch_module._RecommendEach, "rows", fail)
+    options = RULE_OPTIONS["min-support-boost-backfill"]
+
+    write_recommendations(catalog_knn, tmp_path / "out.parquet", n=5, **options)
+
+
+def test_category_cap_logs_slow_path(
+    tmp_path: Path, catalog_knn: ItemKNN, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="recsys.batch")
+
+    write_recommendations(catalog_knn, tmp_path / "out.parquet", n=5, rules={"max_per_category": 2})
+
+    assert "max_per_category=2: ranking each user with recommend()" in caplog.text
+
+
+def test_min_support_needs_counts(tmp_path: Path) -> None:
+    model = MostPopular().fit(random_events(0))
+
+    with pytest.raises(DataValidationError, match=r"min_support needs the co-buyer count"):
+        write_recommendations(model, tmp_path / "out.parquet", min_support=2)
+
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"rules": {"include": {"category": "c0"}}}, r"has no catalogue; attach one with set_catalog"),
+        ({"rules": {"limit": 3}}, r"rules have unknown field\(s\) \['limit'\]"),
+        ({"rules": "category=c0"}, r"rules must be a recsys.Rules or a mapping"),
+        ({"min_support": 0}, r"min_support must be an int >= 1; got 0"),
+    ],
+)
+def test_invalid_rules_rejected(
+    tmp_path: Path, model: ItemKNN, arguments: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(DataValidationError, match=message):
+        write_recommendations(model, tmp_path / "out.parquet", **arguments)
+
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_rules_unknown_attribute_rejected(tmp_path: Path, catalog_knn: ItemKNN) -> None:
+    with pytest.raises(DataValidationError, match=r"include rule names attribute 'colour'"):
+        write_recommendations(catalog_knn, tmp_path / "out.parquet", rules={"include": {"colour": "red"}})
 
 
 # --------------------------------------------------------------------------- ids and schema

@@ -199,6 +199,23 @@ def test_other_models_have_no_signals() -> None:
     assert all(item.signals == () for item in knn.recommend("u7", 5, backfill=True))
 
 
+def test_to_frame_adds_signals(model: CrossOccurrence) -> None:
+    frame = model.recommend("u7", 1).to_frame()
+
+    assert list(frame.columns) == ["item_id", "score", "reason", "because", "signals"]
+    assert frame["signals"].tolist() == [[("view", "lamp")]]
+
+
+def test_to_frame_signals_option(model: CrossOccurrence) -> None:
+    popular = model.recommend("nobody", 2)
+    knn_result = ItemKNN().fit(shop_events()).recommend("u7", 3)
+
+    assert "signals" not in popular.to_frame().columns
+    assert popular.to_frame(signals=True)["signals"].tolist() == [[], []]
+    assert list(knn_result.to_frame().columns) == ["item_id", "score", "reason", "because"]
+    assert "signals" not in model.recommend("u7", 1).to_frame(signals=False).columns
+
+
 def test_save_load_keeps_indicators(model: CrossOccurrence, tmp_path: Path) -> None:
     model.save(tmp_path / "cco")
 

@@ -999,6 +999,8 @@ class Recommender(ABC):
         exclude: Iterable[Id] | None = None,
         allow: Iterable[Id] | None = None,
         backfill: bool = False,
+        rules: Rules | Mapping[str, Any] | None = None,
+        min_support: int | None = None,
         show_progress: bool = False,
     ) -> Path:
         """Write the recommendations of many users to a Parquet file, one row per item.
@@ -1025,6 +1027,8 @@ class Recommender(ABC):
             exclude=exclude,
             allow=allow,
             backfill=backfill,
+            rules=rules,
+            min_support=min_support,
             show_progress=show_progress,
         )
 

@@ -377,6 +377,14 @@ def test_invalid_rules_rejected(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_method_passes_rules(tmp_path: Path, catalog_knn: ItemKNN) -> None:
+    options = RULE_OPTIONS["min-support-boost-backfill"]
+
+    returned = catalog_knn.write_recommendations(tmp_path / "method.parquet", n=4, **options)
+
+    assert file_rows(returned) == expected_rows(catalog_knn, all_users(catalog_knn), 4, **options)
+
+
 def test_rules_unknown_attribute_rejected(tmp_path: Path, catalog_knn: ItemKNN) -> None:
     with pytest.raises(DataValidationError, match=r"include rule names attribute 'colour'"):
         write_recommendations(catalog_knn, tmp_path / "out.parquet", rules={"include": {"colour": "red"}})

@@ -77,6 +77,7 @@ __all__ = [
     "open_event_store",
     "read_recent_history",
     "read_unseen_events",
+    "unseen_mask",
 ]
 
 logger = logging.getLogger("recsys.service.store")
@@ -521,6 +522,18 @@ def read_unseen_events(
         return store.read_user_events(user_id, after_row_id=mark, limit=limit)
     fitted_at = datetime.fromisoformat(model.fitted_at_)
     return store.read_user_events(user_id, _aware(fitted_at, "fitted_at"), limit=limit)
+
+
+def unseen_mask(model: Recommender, events: pd.DataFrame) -> np.ndarray:
+    """Return which rows of :meth:`EventStore.read_user_events` ``model`` was not trained on.
+
+    The rule of :func:`read_unseen_events`, for events already read.
+    """
+    mark = getattr(model, "store_high_water_mark_", None)
+    if mark is not None:
+        return events["row_id"].to_numpy(dtype=np.int64) > int(mark)
+    fitted_at = _aware(datetime.fromisoformat(model.fitted_at_), "fitted_at")
+    return np.array([received >= fitted_at for received in events["received_at"]], dtype=bool)
 
 
 def read_recent_history(store: EventStore, model: Recommender, user_id: Id) -> pd.DataFrame | None:

@@ -211,9 +211,12 @@ def run_round(
         it who engaged with the previous round.
     events : DataFrame, optional
         Nurture events of the leads, columns ``user_id`` (or ``lead_id``),
-        ``event``, ``timestamp``, and optionally ``item_id`` and ``weight``. They
-        give the engagement score, decide who engaged, and those of the model's
-        event types with an ``item_id`` join the lead's history as recent events.
+        ``event``, ``timestamp``, and optionally ``item_id``, ``weight`` and
+        ``recent``. They give the engagement score, decide who engaged, and those
+        of the model's event types with an ``item_id`` that the model was not
+        fitted on join the lead's history as recent events. A bool ``recent``
+        column says which events those are, for a caller that knows it better
+        than a time can, such as the service with its event store's row ids.
     now : time, optional
         The time of the run (default: the current time, UTC): the send time, the
         end of the cooldown window, and the time events are considered up to.
@@ -223,8 +226,12 @@ def run_round(
         Category per item, for ``category_quotas``; default the model's
         ``category`` metadata, when it has one.
     recent_after : time, optional
-        Only events after this time join the history as recent events, so that
-        events the model was fitted on do not count twice. Default: all of them.
+        Only events with a later ``timestamp`` join the history as recent
+        events, so that events the model was fitted on do not count twice.
+        Default: the model's ``data_until_``, the newest timestamp it was fitted
+        on. When that is unknown (events without timestamps, or a model saved
+        by an older recsys), every event joins. Not allowed together with a
+        ``recent`` column.
     candidate_pool : int, optional
         Candidates asked per lead before the caps; default
         ``max(20, 5 * items_per_round)``.
@@ -255,7 +262,7 @@ def run_round(
     lead_list = unique_leads(leads)
     if not lead_list:
         raise DataValidationError("leads is empty; give the campaign's list of lead ids")
-    frame = normalize_events(events)
+    frame = _mark_recent(normalize_events(events), events, model, recent_after)
     frame = frame[frame["timestamp"] <= moment]
     engagement = engagement or EngagementConfig()
     categories = _item_categories(model, item_categories, campaign)
@@ -278,7 +285,7 @@ def run_round(
         len(new_targets),
     )
 
-    picker = _Picker(model, campaign, ledger, frame, moment, recent_after)
+    picker = _Picker(model, campaign, ledger, frame, moment)
     candidates = picker.candidates(new_targets, candidate_pool, strict, show_progress)
 
     used_items: Counter[str] = Counter()
@@ -386,7 +393,8 @@ def next_best(
     """Return one lead's next-best products and engagement, without recording anything.
 
     The same rules as :func:`run_round` apply, except the exposure caps, which
-    only make sense for a whole round. Without a ledger nothing is excluded for
+    only make sense for a whole round. ``events`` and ``recent_after`` work as
+    there: by default, events after the model's ``data_until_`` are recent. Without a ledger nothing is excluded for
     cooldown; without a campaign the defaults of ``Campaign("next-best")`` apply.
 
     Raises
@@ -402,9 +410,9 @@ def next_best(
     campaign = campaign or Campaign("next-best", items_per_round=n)
     _check_include_items(model, campaign)
     moment = to_utc(pd.Timestamp.now(tz="UTC") if now is None else now, "now")
-    frame = normalize_events(events)
+    frame = _mark_recent(normalize_events(events), events, model, recent_after)
     frame = frame[frame["timestamp"] <= moment]
-    picker = _Picker(model, campaign, ledger, frame, moment, recent_after)
+    picker = _Picker(model, campaign, ledger, frame, moment)
     result = picker.candidates([lead], n, strict, False)[0]
     items = tuple(
         SentItem(item.item_id, rank, item.score, item.reason, item.because)
@@ -432,7 +440,6 @@ class _Picker:
         ledger: SendLedger | None,
         frame: pd.DataFrame,
         moment: pd.Timestamp,
-        recent_after: Any,
     ) -> None:
         self.model = model
         self.campaign = campaign
@@ -446,9 +453,10 @@ class _Picker:
         self.bought = (
             product_events[product_events["event"] == "purchase"].groupby("lead_key")["item_id"].agg(list)
         )
-        recent = product_events[product_events["event"].isin(list(model.event_names_))]
-        if recent_after is not None:
-            recent = recent[recent["timestamp"] > to_utc(recent_after, "recent_after")]
+        recent = product_events[
+            product_events["event"].isin(list(model.event_names_)).to_numpy()
+            & product_events["recent"].to_numpy(dtype=bool)
+        ]
         self.recent = _recent_weights(model, recent)
         # Recent items the campaign's exclude_seen names; True is handled by recommend itself.
         self.recent_seen: dict[str, list[Id]] = {}
@@ -543,6 +551,32 @@ class _Picker:
         if not events:
             return None
         return max(events, key=lambda event: (weights.get(event, 0.0), event))
+
+
+def _mark_recent(
+    frame: pd.DataFrame, events: pd.DataFrame | None, model: Recommender, recent_after: Any
+) -> pd.DataFrame:
+    """Add the bool column ``recent``: the events the model was not fitted on.
+
+    ``frame`` is ``normalize_events(events)``, which keeps the rows in order.
+    """
+    if events is not None and "recent" in events.columns:
+        if recent_after is not None:
+            raise DataValidationError(
+                f"the events have a 'recent' column and recent_after={recent_after!r} is given, but "
+                f"only one may say which events are recent; drop the column or recent_after"
+            )
+        flags = events["recent"]
+        if not pd.api.types.is_bool_dtype(flags.dtype):
+            raise DataValidationError(
+                f"column 'recent' of nurture events must be bool (True for events the model was not "
+                f"fitted on); got dtype {flags.dtype}"
+            )
+        return frame.assign(recent=flags.to_numpy(dtype=bool))
+    after = recent_after if recent_after is not None else getattr(model, "data_until_", None)
+    if after is None:
+        return frame.assign(recent=True)
+    return frame.assign(recent=(frame["timestamp"] > to_utc(after, "recent_after")).to_numpy(dtype=bool))
 
 
 def _recent_weights(model: Recommender, recent: pd.DataFrame) -> dict[str, dict[Id, float]]:

@@ -64,7 +64,7 @@ from service.schemas import (
     RoundResponse,
 )
 from service.security import require_read_key, require_write_key
-from service.store import EventStore, UTCDateTime, metadata
+from service.store import EventStore, UTCDateTime, metadata, unseen_mask
 
 __all__ = ["campaigns_table", "read_router", "router", "write_router"]
 
@@ -212,7 +212,7 @@ def run_campaign_round(
                 detail=f"round {round_number - 1} of campaign {campaign_id!r} has no recorded sends, so "
                 f"round {round_number} has no leads to target; run round {round_number - 1} first",
             )
-        events = _lead_events(store, body.leads)
+        events = _lead_events(store, body.leads, model)
         with _include_items_errors(campaign):
             result = run_round(
                 campaign,
@@ -222,7 +222,6 @@ def run_campaign_round(
                 body.leads,
                 events,
                 engagement=engagement,
-                recent_after=_fitted_at(model),
                 dry_run=body.dry_run,
             )
     logger.info(
@@ -281,7 +280,7 @@ def read_next_best(
             lists={},
             path_ids={"lead_id": lead_id},
         )
-        events = _lead_events(store, [lead_id])
+        events = _lead_events(store, [lead_id], model)
         with _include_items_errors(campaign):
             plan = next_best(
                 model,
@@ -291,7 +290,6 @@ def read_next_best(
                 campaign=campaign,
                 ledger=_ledger(request, store),
                 engagement=engagement,
-                recent_after=_fitted_at(model),
             )
     return NextBestResponse(campaign_id=campaign_id, request_id=request_id, **_plan_body(plan).model_dump())
 
@@ -432,27 +430,26 @@ def _ledger(request: Request, store: EventStore) -> SendLedger:
         return ledger
 
 
-def _lead_events(store: EventStore, leads: Sequence[int | str]) -> pd.DataFrame | None:
-    """Read the stored events of the leads as a nurture events table; None when there are none."""
+def _lead_events(
+    store: EventStore, leads: Sequence[int | str], model: Recommender | None = None
+) -> pd.DataFrame | None:
+    """Read the stored events of the leads as a nurture events table; None when there are none.
+
+    With a ``model``, its ``recent`` column marks the events the model was not
+    trained on, by the rule of ``GET /v1/users/{user_id}/recommendations`` (see
+    :func:`service.store.read_unseen_events`), so only those join a lead's history.
+    """
     frames = []
     for lead in leads:
         events = store.read_user_events(lead, _EPOCH, limit=_EVENTS_PER_LEAD)
         if not events.empty:
-            frames.append(events.drop(columns=["received_at"]).assign(user_id=lead))
+            table = events.drop(columns=["received_at", "row_id"]).assign(user_id=lead)
+            if model is not None:
+                table["recent"] = unseen_mask(model, events)
+            frames.append(table)
     if not frames:
         return None
     return pd.concat(frames, ignore_index=True)
-
-
-def _fitted_at(model: Recommender) -> pd.Timestamp:
-    """Return the time the model was fitted: stored events after it join the history as recent events.
-
-    NOTE: run_round compares this with each event's ``timestamp``, while
-    ``GET /v1/users/{user_id}/recommendations`` compares it with the time the event
-    was received, so an event posted after the fit with an earlier timestamp counts
-    as recent there but not here.
-    """
-    return pd.Timestamp(model.fitted_at_)
 
 
 @contextmanager

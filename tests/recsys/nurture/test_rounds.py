@@ -5,9 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from recsys import ItemKNN
 from recsys.exceptions import DataValidationError, UnknownItemError, UnknownUserError
 from recsys.nurture import Campaign, SendLedger, engaged_leads, next_best, run_round
-from tests.recsys.nurture.conftest import START
+from tests.recsys.nurture.conftest import FIT_TIME, START, shop_events
 
 LEADS = ["a", "b", "c", "d", "e"]
 
@@ -320,3 +321,85 @@ def test_cooldown_beyond_a_century_is_rejected(days: float) -> None:
     # pandas time spans end near 292 years, so a larger cooldown could not be applied.
     with pytest.raises(DataValidationError, match=r"cooldown_days must be at most 36,500 days"):
         Campaign("spring", cooldown_days=days)
+
+
+# --------------------------------------------------------------------------- recent events
+
+
+def scores_of(plan) -> list[tuple[object, float]]:
+    return [(item.item_id, round(item.score, 9)) for item in plan.items]
+
+
+def lead_events(lead: str) -> pd.DataFrame:
+    """Return the fitted events of one lead, as a caller that reads all its events passes them."""
+    events = shop_events()
+    return events[events["user_id"] == lead].reset_index(drop=True)
+
+
+def test_model_records_fit_data_end(model):
+    assert model.data_until_ == FIT_TIME
+
+
+def test_fitted_events_count_once_by_default(model, ledger):
+    campaign = Campaign("spring", items_per_round=3, backfill=False)
+
+    alone = next_best(model, "c", n=3, now=START)
+    again = next_best(model, "c", lead_events("c"), n=3, now=START)
+    twice = next_best(
+        model, "c", lead_events("c"), n=3, now=START, recent_after=FIT_TIME - pd.Timedelta(days=1)
+    )
+    round_scores = run_round(campaign, 1, model, ledger, ["c"], lead_events("c"), now=START, dry_run=True)
+
+    assert scores_of(again) == scores_of(alone)
+    assert scores_of(twice) != scores_of(alone)
+    assert [(item.item_id, round(item.score, 9)) for item in round_scores.plans[0].items] == scores_of(alone)
+
+
+def test_events_after_data_end_are_recent(model):
+    view = pd.DataFrame(
+        [{"user_id": "d", "item_id": "tea", "event": "view", "timestamp": FIT_TIME + pd.Timedelta(hours=1)}]
+    )
+    events = pd.concat([lead_events("d"), view], ignore_index=True)
+
+    by_default = next_best(model, "d", events, n=3, now=START)
+    explicit = next_best(model, "d", events, n=3, now=START, recent_after=FIT_TIME)
+
+    assert any("tea" in item.because for item in by_default.items)
+    assert scores_of(by_default) == scores_of(explicit)
+
+
+def test_unknown_data_end_counts_every_event():
+    untimed = ItemKNN().fit(shop_events().drop(columns=["timestamp"]))
+
+    alone = next_best(untimed, "c", n=3, now=START)
+    given = next_best(untimed, "c", lead_events("c"), n=3, now=START)
+
+    assert untimed.data_until_ is None
+    assert scores_of(given) != scores_of(alone)
+
+
+def test_recent_column_decides(model):
+    view = pd.DataFrame([{"user_id": "d", "item_id": "tea", "event": "view", "timestamp": FIT_TIME}])
+    events = pd.concat([lead_events("d"), view], ignore_index=True)
+    # The view shares the fitted events' timestamp, so only the flag can say it is new.
+    flagged = events.assign(recent=[False] * len(lead_events("d")) + [True])
+
+    by_time = next_best(model, "d", events, n=3, now=START)
+    by_flag = next_best(model, "d", flagged, n=3, now=START)
+
+    assert all("tea" not in item.because for item in by_time.items)
+    assert any("tea" in item.because for item in by_flag.items)
+
+
+def test_recent_column_with_recent_after_raises(model):
+    flagged = lead_events("d").assign(recent=True)
+
+    with pytest.raises(DataValidationError, match="only one may say which events are recent"):
+        next_best(model, "d", flagged, now=START, recent_after=FIT_TIME)
+
+
+def test_recent_column_not_bool_raises(model, ledger):
+    flagged = lead_events("d").assign(recent="yes")
+
+    with pytest.raises(DataValidationError, match="column 'recent' of nurture events must be bool"):
+        run_round(Campaign("spring"), 1, model, ledger, ["d"], flagged, now=START)

@@ -9,9 +9,9 @@ engine, so campaigns, sends and events share one database, and a rerun of a roun
 returns the recorded items without recording anything twice.
 
 The leads' engagement and recent history come from the events stored with
-``POST /v1/events``. Only events that arrived after the model was fitted join the
-history as recent events, as for ``GET /v1/users/{user_id}/recommendations``,
-so events the model was fitted on are not counted twice.
+``POST /v1/events``. Only the stored events the model was not trained on join the
+history as recent events, by the rule of ``GET /v1/users/{user_id}/recommendations``
+(:func:`service.store.read_unseen_events`), so fitted events are not counted twice.
 """
 
 from __future__ import annotations

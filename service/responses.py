@@ -10,11 +10,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from fastapi import Response
+from pydantic import BaseModel
 
 from recsys import Recommendations, Recommender
 from service.schemas import RecommendedItem, Signal
 
-__all__ = ["MAX_CACHED_ITEMS", "cached_item_metadata", "json_metadata", "recommended_items"]
+__all__ = ["MAX_CACHED_ITEMS", "cached_item_metadata", "json_metadata", "json_response", "recommended_items"]
 
 
 #: Maximum number of items whose metadata is cached per model. When a request would
@@ -42,6 +44,17 @@ def recommended_items(model: Recommender, result: Recommendations) -> list[Recom
         )
         for item, attributes in zip(result.items, metadata, strict=True)
     ]
+
+
+def json_response(body: BaseModel) -> Response:
+    """Render a response model as JSON, with the bytes and headers FastAPI gives a returned model.
+
+    FastAPI validates a returned model against the route's ``response_model``
+    once more before it serializes it with the same Pydantic serializer.
+    A handler that returns this response skips that second validation. The
+    route keeps its ``response_model`` for the OpenAPI schema.
+    """
+    return Response(body.__pydantic_serializer__.to_json(body, by_alias=True), media_type="application/json")
 
 
 def _signals(signals: Sequence[tuple[str, Any]]) -> list[Signal]:

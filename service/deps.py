@@ -24,6 +24,7 @@ __all__ = [
     "RequestIdDep",
     "ServingDep",
     "SettingsDep",
+    "apply_catalog_upload",
     "check_read_request",
     "check_read_request_directly",
     "get_serving",
@@ -160,6 +161,22 @@ async def check_read_request_directly(request: Request) -> ReadContext:
     """
     await check_read_request(request, await _api_key_header(request))
     return await read_context(request, None)
+
+
+async def apply_catalog_upload(request: Request) -> None:
+    """Run the catalogue router's ``apply_uploaded_catalog``, off the event loop only until its read is cached.
+
+    FastAPI runs that sync dependency in the thread pool on every request, which
+    costs CPU, while it does I/O only on its first call per process.
+    """
+    # Imported here, because the catalogue router imports this module.
+    from service.routers.catalog import apply_uploaded_catalog
+
+    # NOTE: see read_default_rules for the catalog_upload attribute.
+    if hasattr(request.app.state, "catalog_upload"):
+        apply_uploaded_catalog(request)
+    else:
+        await run_in_threadpool(apply_uploaded_catalog, request)
 
 
 async def read_default_rules(request: Request) -> Any:

@@ -14,6 +14,7 @@ from recsys import Recommender
 from service.deps import (
     QueryFreeFastPathRoute,
     ReadContextDep,
+    apply_catalog_upload,
     check_read_request,
     check_read_request_directly,
     handle_without_query,
@@ -22,7 +23,7 @@ from service.deps import (
 )
 from service.limits import check_limits
 from service.responses import json_response, recommended_items
-from service.routers.catalog import RulesQueryDep, apply_uploaded_catalog, evidence_fields, rules_from_body
+from service.routers.catalog import RulesQueryDep, evidence_fields, rules_from_body
 from service.schemas import N_DESCRIPTION, BasketRequest, RecommendationsResponse, UserRecommendationsResponse
 from service.store import EventStore, read_recent_history
 
@@ -119,7 +120,7 @@ async def read_user_recommendations(
     dependencies=[
         Depends(check_read_request),
         Depends(require_json_body),
-        Depends(apply_uploaded_catalog),
+        Depends(apply_catalog_upload),
     ],
     responses={415: {"description": "The body is not sent as application/json"}},
 )

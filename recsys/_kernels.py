@@ -213,6 +213,68 @@ def _accumulate_tracked(
     return n_touched
 
 
+@numba.njit(cache=True, inline="always")
+def _take_touched(
+    j: int, accumulated: np.ndarray, shared: np.ndarray, use_weights: bool, count_support: bool
+) -> tuple[float, float]:
+    """Return the weighted co-occurrence and the support of touched item j, zeroing its slots."""
+    weighted = np.float64(accumulated[j])
+    if count_support:
+        support = shared[j]
+        shared[j] = 0.0
+    elif use_weights:
+        # Only used with min_support <= 1, which every touched pair meets.
+        support = 1.0
+    else:
+        support = weighted
+    accumulated[j] = 0.0
+    return weighted, support
+
+
+@numba.njit(cache=True, inline="always")
+def _emit_touched(
+    i: int,
+    out_row: int,
+    n_touched: int,
+    touched: np.ndarray,
+    accumulated: np.ndarray,
+    shared: np.ndarray,
+    measure: int,
+    use_weights: bool,
+    count_support: bool,
+    norms: np.ndarray,
+    counts: np.ndarray,
+    n_users: float,
+    min_support: float,
+    heap_values: np.ndarray,
+    heap_indices: np.ndarray,
+    out_indices: np.ndarray,
+    out_values: np.ndarray,
+    out_lengths: np.ndarray,
+) -> None:
+    """Score the touched items of row ``i`` and write its top-k into row ``out_row`` of the output.
+
+    ``touched[:n_touched]`` lists the items that row ``i`` added to. Their slots of
+    ``accumulated`` and ``shared`` are zeroed as they are read, so the scratch row
+    is clean for the next item. ``heap_values`` and ``heap_indices`` are scratch
+    space of length ``k``.
+    """
+    capacity = len(heap_values)
+    size = 0
+    for t in range(n_touched):
+        j = touched[t]
+        weighted, support = _take_touched(j, accumulated, shared, use_weights, count_support)
+        if j == i or support < min_support:
+            continue
+        # Rank at the stored float32 precision, so equal stored scores tie exactly.
+        score = np.float32(_score(measure, weighted, support, i, j, norms, counts, n_users))
+        # Most candidates lose to the worst kept one once the heap is full; that
+        # test is inlined here, and only winners pay for the heap call.
+        if score > 0.0 and (size < capacity or _worse(heap_values[0], heap_indices[0], score, j)):
+            size = _heap_offer(heap_values, heap_indices, size, score, j)
+    _emit(out_row, heap_values, heap_indices, size, out_indices, out_values, out_lengths)
+
+
 @numba.njit(cache=True)
 def _nonzero_positions(accumulated: np.ndarray, block_order: np.ndarray, touched: np.ndarray) -> int:
     """List the nonzero positions of ``accumulated`` into ``touched``; return their number.
@@ -335,28 +397,26 @@ def knn_from_user_items(
                     touched,
                 )
 
-            size = 0
-            for t in range(n_touched):
-                j = touched[t]
-                weighted = np.float64(accumulated[j])
-                if count_support:
-                    support = shared[j]
-                    shared[j] = 0.0
-                elif use_weights:
-                    # Only used with min_support <= 1, which every touched pair meets.
-                    support = 1.0
-                else:
-                    support = weighted
-                accumulated[j] = 0.0
-                if j == i or support < min_support:
-                    continue
-                # Rank at the stored float32 precision, so equal stored scores tie exactly.
-                score = np.float32(_score(measure, weighted, support, i, j, norms, counts, n_users))
-                # Most candidates lose to the worst kept one once the heap is full; that
-                # test is inlined here, and only winners pay for the heap call.
-                if score > 0.0 and (size < capacity or _worse(heap_values[0], heap_indices[0], score, j)):
-                    size = _heap_offer(heap_values, heap_indices, size, score, j)
-            _emit(i, heap_values, heap_indices, size, out_indices, out_values, out_lengths)
+            _emit_touched(
+                i,
+                i,
+                n_touched,
+                touched,
+                accumulated,
+                shared,
+                measure,
+                use_weights,
+                count_support,
+                norms,
+                counts,
+                n_users,
+                min_support,
+                heap_values,
+                heap_indices,
+                out_indices,
+                out_values,
+                out_lengths,
+            )
 
 
 @numba.njit(cache=True, parallel=True)

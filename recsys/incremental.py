@@ -891,26 +891,26 @@ def _knn_rows(
                 shared,
                 touched,
             )
-            size = 0
-            for t in range(n_touched):
-                j = touched[t]
-                weighted = np.float64(accumulated[j])
-                if count_support:
-                    support = shared[j]
-                    shared[j] = 0.0
-                elif use_weights:
-                    support = 1.0
-                else:
-                    support = weighted
-                accumulated[j] = 0.0
-                if j == i or support < min_support:
-                    continue
-                score = np.float32(_kernels._score(measure, weighted, support, i, j, norms, counts, n_users))
-                if score > 0.0 and (
-                    size < capacity or _kernels._worse(heap_values[0], heap_indices[0], score, j)
-                ):
-                    size = _kernels._heap_offer(heap_values, heap_indices, size, score, j)
-            _kernels._emit(slot, heap_values, heap_indices, size, out_indices, out_values, out_lengths)
+            _kernels._emit_touched(
+                i,
+                slot,
+                n_touched,
+                touched,
+                accumulated,
+                shared,
+                measure,
+                use_weights,
+                count_support,
+                norms,
+                counts,
+                n_users,
+                min_support,
+                heap_values,
+                heap_indices,
+                out_indices,
+                out_values,
+                out_lengths,
+            )
 
 
 @numba.njit(cache=True, nogil=True)
@@ -972,15 +972,7 @@ def _rescore_columns(
         )
         for t in range(n_touched):
             i = touched[t]
-            weighted = np.float64(accumulated[i])
-            if count_support:
-                support = shared[i]
-                shared[i] = 0.0
-            elif use_weights:
-                support = 1.0
-            else:
-                support = weighted
-            accumulated[i] = 0.0
+            weighted, support = _kernels._take_touched(i, accumulated, shared, use_weights, count_support)
             if i == j or recompute[i]:
                 continue
             if shrinking:

@@ -531,6 +531,28 @@ class Recommender(ABC):
             Columns ``history_item_id``, ``weight`` and ``contribution``, largest
             contribution first; contributions sum to the item's score.
         """
+        history, weights, contributions, order = self._explained_history(item_id, user_id, basket)
+        frame = pd.DataFrame(
+            {
+                "history_item_id": pd.Series(self.item_ids_.ids_of(history[order]), dtype=object),
+                "weight": weights[order],
+                "contribution": contributions[order],
+            }
+        )
+        return frame[frame["contribution"] > 0].reset_index(drop=True)
+
+    def _explained_history(
+        self,
+        item_id: Id,
+        user_id: Id | None,
+        basket: Sequence[Id] | Mapping[Id, float] | None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Return the history behind :meth:`explain`: positions, weights, contributions and order.
+
+        The history is the fitted one of ``user_id`` or the positions of
+        ``basket``. ``order`` ranks it by contribution to ``item_id``, largest
+        first, ties by the smaller position.
+        """
         self._check_fitted()
         target = self._item_position(item_id)
         if (user_id is None) == (basket is None):
@@ -544,14 +566,7 @@ class Recommender(ABC):
             history, weights, _ = self._basket_positions(basket or [])
         contributions = self._contributions(history, weights, np.array([target]))[0]
         order = np.lexsort((history, -contributions))
-        frame = pd.DataFrame(
-            {
-                "history_item_id": pd.Series(self.item_ids_.ids_of(history[order]), dtype=object),
-                "weight": weights[order],
-                "contribution": contributions[order],
-            }
-        )
-        return frame[frame["contribution"] > 0].reset_index(drop=True)
+        return history, weights, contributions, order
 
     def get_item_metadata(self, item_ids: Sequence[Id]) -> list[dict[str, Any]]:
         """Return the stored attributes of each item, such as its description.

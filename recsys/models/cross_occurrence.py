@@ -18,8 +18,9 @@ import scipy.sparse as sp
 
 from recsys._ids import Id
 from recsys.data import Interactions
-from recsys.exceptions import DataValidationError, UnknownUserError
+from recsys.exceptions import DataValidationError
 from recsys.llr import log_likelihood_ratio_from_counts
+from recsys.models._sparse_rows import ranked_row, row_contributions, sum_rows
 from recsys.models.base import N_REASONS, Recommender, _recent_frame
 from recsys.results import Recommendation
 
@@ -236,44 +237,18 @@ class CrossOccurrence(Recommender):
 
     # ----------------------------------------------------------------- scoring
 
-    def _rows(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Return the positions in ``indicators_.data`` of the rows of ``keys``, and row lengths."""
-        indptr = self.indicators_.indptr
-        starts = indptr[keys].astype(np.int64)
-        lengths = indptr[keys + 1].astype(np.int64) - starts
-        offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
-        return offsets + np.arange(lengths.sum()), lengths
-
     def _key_weights(self, keys: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """Return the history weights times the weight of each key's indicator."""
         return weights * self.indicator_weights_[keys // len(self.item_ids_)]
 
     def _score(self, history: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        positions, lengths = self._rows(history)
-        columns = self.indicators_.indices[positions]
-        values = self.indicators_.data[positions] * np.repeat(self._key_weights(history, weights), lengths)
-        return np.bincount(columns, weights=values, minlength=self.indicators_.shape[1])
+        return sum_rows(self.indicators_, history, self._key_weights(history, weights))
 
     def _neighbors(self, item: int) -> tuple[np.ndarray, np.ndarray]:
-        start, stop = self.indicators_.indptr[item], self.indicators_.indptr[item + 1]
-        neighbors = np.asarray(self.indicators_.indices[start:stop], dtype=np.int64)
-        scores = np.asarray(self.indicators_.data[start:stop], dtype=np.float64)
-        order = np.lexsort((neighbors, -scores))
-        return neighbors[order], scores[order]
+        return ranked_row(self.indicators_, item)
 
     def _contributions(self, history: np.ndarray, weights: np.ndarray, targets: np.ndarray) -> np.ndarray:
-        positions, lengths = self._rows(history)
-        columns = self.indicators_.indices[positions]
-        rows = np.repeat(np.arange(len(history)), lengths)
-        values = self.indicators_.data[positions] * self._key_weights(history, weights)[rows]
-
-        target_slot = np.full(self.indicators_.shape[1], -1, dtype=np.int64)
-        target_slot[targets] = np.arange(len(targets))
-        slot = target_slot[columns]
-        hit = slot >= 0
-        result = np.zeros((len(targets), len(history)))
-        result[slot[hit], rows[hit]] = values[hit]
-        return result
+        return row_contributions(self.indicators_, history, self._key_weights(history, weights), targets)
 
     # ----------------------------------------------------------------- histories
 
@@ -364,19 +339,7 @@ class CrossOccurrence(Recommender):
             ``contribution``, largest contribution first; contributions sum to
             the item's score.
         """
-        self._check_fitted()
-        target = self._item_position(item_id)
-        if (user_id is None) == (basket is None):
-            raise DataValidationError("explain needs exactly one of user_id or basket")
-        if user_id is not None:
-            user = self.user_ids_.index_of(user_id)
-            if user < 0:
-                raise UnknownUserError(user_id)
-            history, weights = self._user_history(user)
-        else:
-            history, weights, _ = self._basket_positions(basket or [])
-        contributions = self._contributions(history, weights, np.array([target]))[0]
-        order = np.lexsort((history, -contributions))
+        history, weights, contributions, order = self._explained_history(item_id, user_id, basket)
         indicators, items = self._split_keys(history[order])
         frame = pd.DataFrame(
             {

@@ -15,6 +15,7 @@ import scipy.sparse as sp
 from recsys._ids import Id
 from recsys.data import Interactions
 from recsys.exceptions import DataValidationError
+from recsys.models._sparse_rows import ranked_row, row_contributions, sum_rows
 from recsys.models.base import Recommender
 from recsys.similarity import (
     _WEIGHTED,
@@ -249,42 +250,14 @@ class ItemKNN(Recommender):
         forget_users(self, user_ids, ignore_unknown=ignore_unknown)
         return self
 
-    def _rows(self, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Return the positions in ``similarity_.data`` of the history rows, and row lengths."""
-        indptr = self.similarity_.indptr
-        starts = indptr[history].astype(np.int64)
-        lengths = indptr[history + 1].astype(np.int64) - starts
-        # Concatenated ranges start..start+length without a Python loop.
-        offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
-        return offsets + np.arange(lengths.sum()), lengths
-
     def _score(self, history: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        positions, lengths = self._rows(history)
-        columns = self.similarity_.indices[positions]
-        values = self.similarity_.data[positions] * np.repeat(weights, lengths)
-        return np.bincount(columns, weights=values, minlength=self.similarity_.shape[1])
+        return sum_rows(self.similarity_, history, weights)
 
     def _neighbors(self, item: int) -> tuple[np.ndarray, np.ndarray]:
-        start, stop = self.similarity_.indptr[item], self.similarity_.indptr[item + 1]
-        neighbors = np.asarray(self.similarity_.indices[start:stop], dtype=np.int64)
-        scores = np.asarray(self.similarity_.data[start:stop], dtype=np.float64)
-        # Rows are stored in column order; rank them by score, ties by the smaller position.
-        order = np.lexsort((neighbors, -scores))
-        return neighbors[order], scores[order]
+        return ranked_row(self.similarity_, item)
 
     def _contributions(self, history: np.ndarray, weights: np.ndarray, targets: np.ndarray) -> np.ndarray:
-        positions, lengths = self._rows(history)
-        columns = self.similarity_.indices[positions]
-        rows = np.repeat(np.arange(len(history)), lengths)
-        values = self.similarity_.data[positions] * weights[rows]
-
-        target_slot = np.full(self.similarity_.shape[1], -1, dtype=np.int64)
-        target_slot[targets] = np.arange(len(targets))
-        slot = target_slot[columns]
-        hit = slot >= 0
-        result = np.zeros((len(targets), len(history)))
-        result[slot[hit], rows[hit]] = values[hit]
-        return result
+        return row_contributions(self.similarity_, history, weights, targets)
 
     def _model_arrays(self) -> dict[str, np.ndarray]:
         arrays = {

@@ -299,12 +299,17 @@ def _same_pattern(first: sp.csr_array, second: sp.csr_array) -> bool:
     )
 
 
-def _pair_support(similarity: sp.csr_array, user_items: sp.csr_array) -> sp.csr_array:
-    """Return the co-buyer count of each stored pair of ``similarity``, with its pattern."""
+def _without_zeros(user_items: sp.csr_array) -> sp.csr_array:
+    """Return ``user_items`` as a CSR array without stored zeros, copying only when it has some."""
     present = sp.csr_array(user_items)
     if present.nnz and not present.data.all():
         present = present.copy()
         present.eliminate_zeros()
+    return present
+
+
+def _shared_user_counts(similarity: sp.csr_array, present: sp.csr_array) -> np.ndarray:
+    """Return the number of users of ``present`` who have both items of each stored pair (float64)."""
     item_users = present.T.tocsr()
     item_users.sort_indices()
     counts = np.empty(similarity.nnz, dtype=np.float64)
@@ -315,6 +320,12 @@ def _pair_support(similarity: sp.csr_array, user_items: sp.csr_array) -> sp.csr_
         np.asarray(item_users.indices, dtype=np.int64),
         counts,
     )
+    return counts
+
+
+def _pair_support(similarity: sp.csr_array, user_items: sp.csr_array) -> sp.csr_array:
+    """Return the co-buyer count of each stored pair of ``similarity``, with its pattern."""
+    counts = _shared_user_counts(similarity, _without_zeros(user_items))
     return sp.csr_array(
         (counts.astype(np.int32), similarity.indices, similarity.indptr), shape=similarity.shape
     )
@@ -342,20 +353,8 @@ def _shrink_similarity(
     -------
     csr_array, items x items, float32
     """
-    present = sp.csr_array(user_items)
-    if present.nnz and not present.data.all():
-        present = present.copy()
-        present.eliminate_zeros()
-    item_users = present.T.tocsr()
-    item_users.sort_indices()
-    support = np.empty(similarity.nnz, dtype=np.float64)
-    _count_shared_users(
-        np.asarray(similarity.indptr, dtype=np.int64),
-        np.asarray(similarity.indices, dtype=np.int64),
-        np.asarray(item_users.indptr, dtype=np.int64),
-        np.asarray(item_users.indices, dtype=np.int64),
-        support,
-    )
+    present = _without_zeros(user_items)
+    support = _shared_user_counts(similarity, present)
     shrunk = similarity.data.astype(np.float64) * support / (support + shrinkage)
     pattern = (similarity.indices, similarity.indptr)
     return similarity_from_cooccurrence(

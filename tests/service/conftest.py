@@ -1,10 +1,16 @@
-"""Fixtures for the service tests: two small saved models and clients that run the app."""
+"""Fixtures shared by the service tests.
+
+Two small saved models, clients that run the app, an empty database of each kind,
+and, for serve(), a record of uvicorn.run calls and a restore of the recsys logger.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pandas as pd
@@ -12,8 +18,10 @@ import pytest
 from fastapi import FastAPI
 
 import recsys
+import service.main
 from service.config import Settings
 from service.main import create_app
+from tests.service.postgres import DATABASE_KINDS, temporary_database
 from tests.service.sample_data import NUMERIC_BASKETS, RETAIL_BASKETS, RETAIL_DESCRIPTIONS, purchase_events
 
 
@@ -64,3 +72,37 @@ async def numeric_client(numeric_model_dir: Path) -> AsyncIterator[httpx.AsyncCl
     """A client of the service serving the numeric model with default settings."""
     async with running_app(create_app(Settings(model_dir=numeric_model_dir))) as http:
         yield http
+
+
+@pytest.fixture(params=DATABASE_KINDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database on each kind."""
+    with temporary_database(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def recsys_logger_restored() -> Iterator[None]:
+    """Undo the handler, level and propagation that serve() sets on the recsys logger."""
+    package_logger = logging.getLogger("recsys")
+    handlers = list(package_logger.handlers)
+    level = package_logger.level
+    propagate = package_logger.propagate
+    yield
+    for handler in package_logger.handlers:
+        if handler not in handlers:
+            package_logger.removeHandler(handler)
+    package_logger.setLevel(level)
+    package_logger.propagate = propagate
+
+
+@pytest.fixture
+def uvicorn_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, dict[str, Any]]]:
+    """Record the calls of uvicorn.run instead of starting a server, so no port is bound."""
+    calls: list[tuple[Any, dict[str, Any]]] = []
+
+    def record(app: Any, **kwargs: Any) -> None:
+        calls.append((app, kwargs))
+
+    monkeypatch.setattr(service.main.uvicorn, "run", record)
+    return calls

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,20 +22,12 @@ from service.config import Settings
 from service.main import create_app
 from service.store import EventStore, NewEvent, events_table
 from tests.service.conftest import running_app
-from tests.service.postgres import DATABASE_KINDS, temporary_database
 from tests.service.sample_data import TOKYO_CUP, USER_1
 
 pytestmark = pytest.mark.anyio
 
 API_KEY = "events-test-key"
 KEY = {"X-API-Key": API_KEY}
-
-
-@pytest.fixture(params=DATABASE_KINDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database on each kind."""
-    with temporary_database(request.param, tmp_path) as url:
-        yield url
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ together, and the popular order mug, tea, TOKYO_CUP, bag/red, zzz.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,6 @@ from service.config import Settings
 from service.main import create_app
 from service.store import EventStore, NewEvent
 from tests.service.conftest import running_app
-from tests.service.postgres import DATABASE_KINDS, temporary_database
 from tests.service.sample_data import TOKYO_CUP, USER_1
 
 pytestmark = pytest.mark.anyio
@@ -31,13 +30,6 @@ pytestmark = pytest.mark.anyio
 API_KEY = "nurture-test-key"
 KEY = {"X-API-Key": API_KEY}
 CAMPAIGN = "/v1/nurture/campaigns/autumn"
-
-
-@pytest.fixture(params=DATABASE_KINDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database on each kind."""
-    with temporary_database(request.param, tmp_path) as url:
-        yield url
 
 
 @pytest.fixture

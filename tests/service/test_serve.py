@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,33 +15,6 @@ from service.state import ServingModel, load_serving_model
 from tests.service.conftest import running_app
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def recsys_logger_restored() -> Iterator[None]:
-    """Undo the handler, level and propagation that serve() sets on the recsys logger."""
-    package_logger = logging.getLogger("recsys")
-    handlers = list(package_logger.handlers)
-    level = package_logger.level
-    propagate = package_logger.propagate
-    yield
-    for handler in package_logger.handlers:
-        if handler not in handlers:
-            package_logger.removeHandler(handler)
-    package_logger.setLevel(level)
-    package_logger.propagate = propagate
-
-
-@pytest.fixture
-def uvicorn_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, dict[str, Any]]]:
-    """Record the calls of uvicorn.run instead of starting a server, so no port is bound."""
-    calls: list[tuple[Any, dict[str, Any]]] = []
-
-    def record(app: Any, **kwargs: Any) -> None:
-        calls.append((app, kwargs))
-
-    monkeypatch.setattr(service.main.uvicorn, "run", record)
-    return calls
 
 
 @pytest.fixture

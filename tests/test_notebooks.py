@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -13,11 +14,14 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 pytestmark = pytest.mark.slow
 
 
-def test_retrain_notebook_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def run_notebook(
+    name: str, max_users: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> tuple[nbformat.NotebookNode, list[dict[str, Any]]]:
+    """Execute ``notebooks/<name>`` in ``tmp_path``; return it and its error outputs."""
     # A sample of customers keeps the run to seconds; the notebook reads this variable.
-    monkeypatch.setenv("RECSYS_NOTEBOOK_MAX_USERS", "1500")
+    monkeypatch.setenv("RECSYS_NOTEBOOK_MAX_USERS", str(max_users))
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    notebook = nbformat.read(NOTEBOOKS / "retrain.ipynb", as_version=4)
+    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
 
     NotebookClient(
         notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
@@ -29,6 +33,12 @@ def test_retrain_notebook_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
         for output in cell.get("outputs", [])
         if output.get("output_type") == "error"
     ]
+    return notebook, errors
+
+
+def test_retrain_notebook_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    notebook, errors = run_notebook("retrain.ipynb", 1500, monkeypatch, tmp_path)
+
     assert errors == []
     assert notebook.cells[-1].outputs, "the last cell printed no recommendations"
 
@@ -46,20 +56,7 @@ def test_notebooks_have_no_outputs() -> None:
 
 
 def test_nurture_notebook_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    # A sample of customers keeps the run to seconds; the notebook reads this variable.
-    monkeypatch.setenv("RECSYS_NOTEBOOK_MAX_USERS", "800")
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    notebook = nbformat.read(NOTEBOOKS / "nurture_campaign.ipynb", as_version=4)
+    notebook, errors = run_notebook("nurture_campaign.ipynb", 800, monkeypatch, tmp_path)
 
-    NotebookClient(
-        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-    ).execute()
-
-    errors = [
-        output
-        for cell in notebook.cells
-        for output in cell.get("outputs", [])
-        if output.get("output_type") == "error"
-    ]
     assert errors == []
     assert notebook.cells[-1].outputs, "the last cell printed no hand-off"

@@ -432,7 +432,9 @@ def _decode_id(text: str, kind: str) -> Id:
 
 
 def _as_datetime(moment: pd.Timestamp) -> datetime:
-    return moment.tz_convert("UTC").to_pydatetime()
+    # Python datetimes and both databases keep microseconds; a fractional cooldown in
+    # days can give nanoseconds, which are cut here rather than warned about.
+    return moment.tz_convert("UTC").floor("us").to_pydatetime()
 
 
 def _as_timestamp(value: datetime) -> pd.Timestamp:

@@ -403,3 +403,14 @@ def test_recent_column_not_bool_raises(model, ledger):
 
     with pytest.raises(DataValidationError, match="column 'recent' of nurture events must be bool"):
         run_round(Campaign("spring"), 1, model, ledger, ["d"], flagged, now=START)
+
+
+def test_fractional_cooldown_runs_without_warnings(model, ledger) -> None:
+    # 0.1234567891234 days is not a whole number of microseconds.
+    campaign = Campaign("spring", items_per_round=1, cooldown_days=0.1234567891234)
+
+    result = run_round(campaign, 1, model, ledger, ["a"], now=START)
+    again = run_round(campaign, 1, model, ledger, ["a"], now=START)
+
+    assert [plan.lead_id for plan in result.plans] == ["a"]
+    assert [plan.items for plan in again.plans] == [plan.items for plan in result.plans]

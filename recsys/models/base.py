@@ -1137,6 +1137,13 @@ def _recent_frame(events: pd.DataFrame, event_weights: Mapping[str, float]) -> p
                 f"{int(bad.sum())} bad row(s), first at row {int(np.flatnonzero(bad)[0])}"
             )
     frame["value"] = frame["event"].map(event_weights).to_numpy(dtype=np.float64) * weight
+    too_large = frame["value"].to_numpy() > np.finfo(np.float32).max
+    if too_large.any():
+        raise DataValidationError(
+            f"column 'weight' of recent events times its event weight must fit in float32 (at most "
+            f"3.4e38), as in fit; {int(too_large.sum())} bad row(s), first at row "
+            f"{int(np.flatnonzero(too_large)[0])}"
+        )
     return frame
 
 

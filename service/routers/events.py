@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
+import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import SQLAlchemyError
@@ -24,6 +25,9 @@ logger = logging.getLogger("recsys.service")
 
 # Distinct event types listed in an error message, at most.
 _MAX_TYPES_SHOWN = 10
+
+# Largest event weight times type weight, as recsys.data accepts it for training.
+_MAX_VALUE = float(np.finfo(np.float32).max)
 
 router = APIRouter(
     prefix="/v1",
@@ -82,7 +86,8 @@ def create_events(
     whose ``errors`` name each bad field as ``events[i].field``. Event types and
     id lengths are checked once every event matches the schema.
     """
-    check_events(settings, body.events, [*_event_types(request), *settings.engagement_events])
+    event_weights = {name: 1.0 for name in settings.engagement_events} | _event_weights(request)
+    check_events(settings, body.events, event_weights)
     new_events = [
         NewEvent(
             user_id=event.user_id,
@@ -123,8 +128,13 @@ def create_events(
     return EventsResponse(accepted=result.accepted, duplicates=result.duplicates, request_id=request_id)
 
 
-def check_events(settings: Settings, events: Sequence[Event], event_types: Sequence[str]) -> None:
-    """Check the limits of the settings and the event types of the served model.
+def check_events(settings: Settings, events: Sequence[Event], event_weights: Mapping[str, float]) -> None:
+    """Check the limits of the settings, the event types and the weights.
+
+    ``event_weights`` maps each accepted event type to its weight in the served
+    model (1 for engagement-only types). As in the library, an event's weight
+    times its type's weight must fit in float32, so that every stored event can
+    be trained on and scored.
 
     Raises
     ------
@@ -147,7 +157,7 @@ def check_events(settings: Settings, events: Sequence[Event], event_types: Seque
                 }
             ]
         )
-    known_types = set(event_types)
+    known_types = set(event_weights)
     shown_types = ", ".join(sorted(known_types)[:_MAX_TYPES_SHOWN])
     errors: list[dict[str, Any]] = []
     for index, event in enumerate(events):
@@ -166,6 +176,17 @@ def check_events(settings: Settings, events: Sequence[Event], event_types: Seque
                         "input": value,
                     }
                 )
+        type_weight = event_weights.get(event.event)
+        if event.weight is not None and type_weight is not None and event.weight * type_weight > _MAX_VALUE:
+            errors.append(
+                {
+                    "type": "weight_too_large",
+                    "loc": ("body", "events", index, "weight"),
+                    "msg": f"times the weight {type_weight:g} of event type {event.event!r} must be at "
+                    f"most {_MAX_VALUE:.3g} (the float32 range the model stores)",
+                    "input": event.weight,
+                }
+            )
         if event.event not in known_types:
             errors.append(
                 {
@@ -180,12 +201,13 @@ def check_events(settings: Settings, events: Sequence[Event], event_types: Seque
         raise RequestValidationError(errors)
 
 
-def _event_types(request: Request) -> Sequence[str]:
-    """Return the event types of the served model, or the default ones when none is loaded."""
+def _event_weights(request: Request) -> dict[str, float]:
+    """Return the event weights of the served model, or the default ones when none is loaded."""
     serving: ServingModel | None = getattr(request.app.state, "serving", None)
     if serving is None:
-        return tuple(DEFAULT_EVENT_WEIGHTS)
-    return tuple(serving.model.event_names_)
+        return dict(DEFAULT_EVENT_WEIGHTS)
+    weights: Mapping[str, float] = serving.model.data_params_["event_weights"]
+    return {name: float(weights[name]) for name in serving.model.event_names_}
 
 
 def _count_ingested(request: Request, count: int) -> None:

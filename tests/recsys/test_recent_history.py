@@ -75,6 +75,14 @@ def test_recent_unknown_event_type_named(model):
         model.recommend("a", recent=events)
 
 
+def test_recent_weight_beyond_float32_named(model):
+    # A purchase weighs 5 in the default event weights, so 1e38 becomes 5e38.
+    events = pd.DataFrame({"item_id": ["x4", "x1"], "event": ["view", "purchase"], "weight": [1.0, 1e38]})
+
+    with pytest.raises(DataValidationError, match=r"must fit in float32 .* first at row 1"):
+        model.recommend("a", 3, recent=events)
+
+
 def test_recent_bad_weight_named(model):
     events = pd.DataFrame({"item_id": ["x4"], "event": ["view"], "weight": [float("nan")]})
 

@@ -525,3 +525,27 @@ async def test_model_without_mark_uses_receive_time(database_url: str, tmp_path:
 
     # Without the mark the two gaps remain: c's two fitted events count again, the new one not at all.
     assert await recent_events_of(tmp_path / "model", database_url, "c") == 2
+
+
+@pytest.mark.parametrize("weight", [1e39, 1e308, 7e37])
+async def test_weight_beyond_float32_is_422(
+    events_client: httpx.AsyncClient, events_app: FastAPI, weight: float
+) -> None:
+    # A purchase weighs 5, so 7e37 is 3.5e38 once weighted: past float32's 3.4e38.
+    batch = [event(), event(event="purchase", weight=weight)]
+
+    response = await events_client.post("/v1/events", json={"events": batch}, headers=KEY)
+
+    assert response.status_code == 422
+    error = response.json()["errors"][0]
+    assert (error["field"], error["value"]) == ("events[1].weight", weight)
+    assert "must be at most 3.4e+38" in error["message"]
+    assert stored_count(events_app) == 0
+
+
+async def test_largest_weight_that_fits_is_stored(events_client: httpx.AsyncClient) -> None:
+    response = await events_client.post(
+        "/v1/events", json={"events": [event(event="purchase", weight=6e37)]}, headers=KEY
+    )
+
+    assert response.status_code == 201

@@ -206,8 +206,7 @@ def _event_weights(request: Request) -> dict[str, float]:
     serving: ServingModel | None = getattr(request.app.state, "serving", None)
     if serving is None:
         return dict(DEFAULT_EVENT_WEIGHTS)
-    weights: Mapping[str, float] = serving.model.data_params_["event_weights"]
-    return {name: float(weights[name]) for name in serving.model.event_names_}
+    return dict(serving.model._event_weights())
 
 
 def _count_ingested(request: Request, count: int) -> None:

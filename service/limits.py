@@ -58,6 +58,16 @@ def check_limits(
         n = min(DEFAULT_N, settings.max_n)
     errors: list[dict[str, Any]] = []
     for name, value in (path_ids or {}).items():
+        if not value.strip():
+            # No model holds such an id: training rejects empty and whitespace-only ids.
+            errors.append(
+                {
+                    "type": "blank_id",
+                    "loc": ("path", name),
+                    "msg": "must not be empty or only whitespace",
+                    "input": value,
+                }
+            )
         errors.extend(_id_length_errors(settings, ("path", name), [value]))
     if n > settings.max_n:
         errors.append(

@@ -395,3 +395,20 @@ async def test_query_exclude_long_id_422(limited_client: httpx.AsyncClient) -> N
     body = response.json()
     assert "query parameter 'exclude[1]'" in body["detail"]
     assert "at most 8 characters" in body["detail"]
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/v1/users/%20/recommendations", "user_id"),
+        ("/v1/users/%20%09/recommendations?n=3", "user_id"),
+        ("/v1/items/%20/similar", "item_id"),
+    ],
+)
+async def test_blank_path_id_is_422(client: httpx.AsyncClient, path: str, field: str) -> None:
+    response = await client.get(path)
+
+    assert response.status_code == 422
+    error = response.json()["errors"][0]
+    assert (error["location"], error["field"]) == ("path", field)
+    assert error["message"] == "must not be empty or only whitespace"

@@ -41,7 +41,7 @@ import pandas as pd
 from recsys._ids import IdMap
 from recsys.data import _id_column, _ints_if_canonical, read_table
 from recsys.exceptions import DataValidationError
-from recsys.rules import Condition, Range, Rules
+from recsys.rules import Condition, Range, Rules, split_range_text
 
 __all__ = ["AVAILABLE_FROM", "AVAILABLE_UNTIL", "Catalog", "CatalogView", "CompiledRules"]
 
@@ -441,9 +441,14 @@ class CatalogView:
         return self._match_value(column, condition, where)
 
     def _match_value(self, column: CatalogColumn, value: Any, where: str) -> np.ndarray:
-        if isinstance(value, str) and ".." in value and column.kind in ("number", "datetime"):
-            low_text, _, high_text = value.partition("..")
-            value = Range(low_text.strip() or None, high_text.strip() or None)
+        bounds = split_range_text(value) if isinstance(value, str) else None
+        if bounds is not None and column.kind in ("number", "datetime"):
+            if bounds == (None, None):
+                raise DataValidationError(
+                    f"{where} rule on {column.name!r} gives the range {value!r} with neither bound; "
+                    f"write it as low..high, ..high or low.."
+                )
+            value = Range(*bounds)
         values = column.values
         if column.kind == "string":
             if isinstance(value, Range):

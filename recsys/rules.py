@@ -18,10 +18,22 @@ from datetime import datetime
 from typing import Any, TypeAlias
 
 import numpy as np
+import pandas as pd
 
 from recsys.exceptions import DataValidationError
 
-__all__ = ["Boost", "Condition", "Range", "Rules", "backfill", "backfill_ranked", "blocked_mask", "top_n"]
+__all__ = [
+    "Boost",
+    "Condition",
+    "Range",
+    "Rules",
+    "backfill",
+    "backfill_ranked",
+    "blocked_mask",
+    "is_reversed_range",
+    "split_range_text",
+    "top_n",
+]
 
 # Above this many candidates per requested item, a partition first narrows the
 # candidates before the stable sort.
@@ -189,6 +201,12 @@ class Range:
     min, max : number, datetime or ISO 8601 str, optional
         Inclusive bounds; None leaves that side open. An item with no value for
         the attribute is never in range.
+
+    Raises
+    ------
+    DataValidationError
+        If both bounds are None, or if both are numbers (or both dates) and
+        ``min`` is above ``max``, because such a range matches no item.
     """
 
     min: Scalar | None = None
@@ -197,11 +215,68 @@ class Range:
     def __post_init__(self) -> None:
         if self.min is None and self.max is None:
             raise DataValidationError("a Range needs min, max or both; got neither")
+        if is_reversed_range(self.min, self.max):
+            raise DataValidationError(
+                f"Range min {self.min!r} is above max {self.max!r}, so it matches no item; "
+                f"swap them: Range({self.max!r}, {self.min!r})"
+            )
+
+
+def is_reversed_range(low: Any, high: Any) -> bool:
+    """Return whether ``low`` is above ``high`` when both are numbers or both are dates.
+
+    Number and ISO 8601 strings count as numbers and dates; a naive date is taken
+    as UTC. Bounds of different or unknown kinds return False, because only the
+    attribute's kind decides how they compare (see :meth:`recsys.Catalog.compile`).
+    """
+    low_key = _bound_key(low)
+    high_key = _bound_key(high)
+    if low_key is None or high_key is None or low_key[0] != high_key[0]:
+        return False
+    return low_key[1] > high_key[1]
+
+
+def _bound_key(value: Any) -> tuple[str, float] | None:
+    """Return a range bound as ("number", value) or ("datetime", UTC nanoseconds), or None."""
+    if value is None or isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, (int, float, np.number)):
+        number = float(value)
+        return None if np.isnan(number) else ("number", number)
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            pass
+        else:
+            return None if np.isnan(number) else ("number", number)
+    if not isinstance(value, (str, datetime)):
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if pd.isna(stamp):
+        return None
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return ("datetime", float(stamp.value))
+
+
+def split_range_text(text: str) -> tuple[str | None, str | None] | None:
+    """Return the bounds of a range written ``low..high``, or None when ``text`` has no ``..``.
+
+    An empty side is None, as in ``"..20"``.
+    """
+    if ".." not in text:
+        return None
+    low_text, _, high_text = text.partition("..")
+    return low_text.strip() or None, high_text.strip() or None
 
 
 #: One attribute condition: a value (equals), a list of values (equals one of)
 #: or a :class:`Range`. A str such as ``"10..20"`` or ``"..20"`` is read as a range
-#: for number and datetime attributes.
+#: for number and datetime attributes. :class:`Rules` rejects such a str whose
+#: lower bound is above its upper bound, whatever the attribute's kind.
 Condition: TypeAlias = Scalar | Sequence[Scalar] | Range
 
 
@@ -361,6 +436,8 @@ def _check_conditions(name: str, conditions: Any) -> None:
                 f"{name} condition on {attribute!r} is an empty list; give at least one value"
             )
         for value in values:
+            if isinstance(value, str):
+                _check_range_text(name, attribute, value)
             if isinstance(value, Range) and values is not condition:
                 continue
             if not isinstance(value, (str, int, float, bool, np.generic, datetime)) or isinstance(
@@ -370,6 +447,16 @@ def _check_conditions(name: str, conditions: Any) -> None:
                     f"{name} condition on {attribute!r} must be a value, a list of values or a "
                     f"recsys.Range; got {type(value).__name__} {value!r}"
                 )
+
+
+def _check_range_text(name: str, attribute: str, text: str) -> None:
+    bounds = split_range_text(text)
+    if bounds is not None and is_reversed_range(*bounds):
+        low, high = bounds
+        raise DataValidationError(
+            f"{name} condition on {attribute!r} has the range {text!r}, whose lower bound is above "
+            f"its upper bound, so it matches no item; write it as '{high}..{low}'"
+        )
 
 
 def _key_conditions(conditions: Mapping[str, Condition]) -> list[Any]:

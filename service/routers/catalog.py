@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import Column, DateTime, Integer, Table, Text, insert, select
 
 from recsys import Catalog, DataValidationError, Rules
-from recsys.rules import Boost, Range
+from recsys.rules import Boost, Range, is_reversed_range, split_range_text
 from service import store as event_store
 from service.deps import RequestIdDep, ServingDep, reject_unknown_query_parameters, require_json_body
 from service.errors import error_response
@@ -249,6 +249,12 @@ def _conditions(name: str, texts: list[str] | None) -> dict[str, Any]:
         if not separator or not attribute or not value:
             raise DataValidationError(
                 f"query parameter {name} must be written attribute:value, such as category:garden; got {text!r}"
+            )
+        bounds = split_range_text(value)
+        if bounds is not None and is_reversed_range(*bounds):
+            raise DataValidationError(
+                f"query parameter {name} has the range {text!r}, whose lower bound is above its upper "
+                f"bound, so it matches no item; write it as {attribute}:{bounds[1]}..{bounds[0]}"
             )
         conditions.setdefault(attribute, []).append(value)
     return {attribute: values[0] if len(values) == 1 else values for attribute, values in conditions.items()}

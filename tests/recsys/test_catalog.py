@@ -229,6 +229,40 @@ def test_rule_value_of_wrong_kind(model: ItemKNN) -> None:
         model.similar_items("a", rules=Rules(include={"price": "cheap"}))
 
 
+@pytest.mark.parametrize(
+    ("condition", "message"),
+    [
+        ("10..1", r"include condition on 'price' has the range '10\.\.1'.*write it as '1\.\.10'"),
+        (["0..5", "10..1"], r"include condition on 'price' has the range '10\.\.1'"),
+        ("2026-12-31..2026-01-01", r"has the range '2026-12-31\.\.2026-01-01'"),
+    ],
+)
+def test_reversed_range_text_rejected(condition: object, message: str) -> None:
+    with pytest.raises(DataValidationError, match=message):
+        Rules(include={"price": condition})  # type: ignore[dict-item]
+
+
+@pytest.mark.parametrize(
+    ("low", "high"),
+    [(10, 1), ("10", "1"), (2.5, "1"), ("2026-12-31", "2026-01-01T00:00+01:00")],
+)
+def test_reversed_range_object_rejected(low: object, high: object) -> None:
+    with pytest.raises(DataValidationError, match=r"Range min .* is above max .*; swap them"):
+        Range(low, high)  # type: ignore[arg-type]
+
+
+def test_equal_range_bounds_accepted(model: ItemKNN) -> None:
+    assert ids(model.similar_items("a", 10, rules=Rules(include={"price": Range(5, 5)}))) == ["b"]
+    assert ids(model.similar_items("a", 10, rules=Rules(include={"price": "5..5"}))) == ["b"]
+
+
+def test_range_text_without_bounds_rejected(model: ItemKNN) -> None:
+    with pytest.raises(
+        DataValidationError, match=r"include rule on 'price' gives the range '\.\.' with neither"
+    ):
+        model.similar_items("a", rules=Rules(include={"price": ".."}))
+
+
 def test_rules_without_catalog() -> None:
     fitted = ItemKNN().fit(purchases(BASKETS))
 

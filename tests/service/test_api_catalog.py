@@ -146,6 +146,18 @@ async def test_basket_rules_body(client: httpx.AsyncClient) -> None:
     assert body["below_min_support"] == 0
 
 
+async def test_basket_reversed_range_rejected(client: httpx.AsyncClient) -> None:
+    await put_catalog(client, CATALOG)
+
+    response = await client.post(
+        "/v1/recommendations",
+        json={"items": ["mug"], "rules": {"include": {"price": {"min": 10, "max": 1}}}},
+    )
+
+    assert response.status_code == 422
+    assert "Range min 10 is above max 1" in response.json()["detail"]
+
+
 async def test_user_rules_query(client: httpx.AsyncClient) -> None:
     await put_catalog(client, CATALOG)
 
@@ -213,6 +225,8 @@ async def test_put_requires_key(client: httpx.AsyncClient) -> None:
         ({"filter": "colour:red"}, "attribute 'colour'"),
         ({"boost": "category:kitchen"}, "attribute:value:factor"),
         ({"filter": "price:abc"}, "cannot use 'abc'"),
+        ({"filter": "price:10..1"}, "query parameter filter has the range 'price:10..1'"),
+        ({"filter_out": "price:10..1"}, "write it as price:1..10"),
     ],
 )
 async def test_bad_rule_parameters(client: httpx.AsyncClient, params: dict[str, str], message: str) -> None:

@@ -556,6 +556,10 @@ class RoundResponse(BaseModel):
     round: int
     sent_at: str = Field(description="Time of this run and of every send it recorded, ISO 8601 UTC.")
     recorded: bool = Field(description="False for a dry run, which records nothing.")
+    sends_recorded: int = Field(
+        description="Sends this run added to the ledger; 0 for a dry run and for a re-run whose "
+        "leads were all recorded before (their already_sent is true)."
+    )
     model_version: str = Field(description="Version of the served model.")
     leads: list[LeadPlanBody] = Field(description="One per targeted lead, in the order of the request.")
     unknown_items: list[ItemId] = Field(description="Ids of exclude_items the model does not know; ignored.")

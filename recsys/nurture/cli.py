@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from recsys.exceptions import DataValidationError
+
+if TYPE_CHECKING:
+    from recsys.nurture.rounds import RoundResult
 
 __all__ = ["add_nurture_commands"]
 
@@ -158,7 +161,7 @@ def _round(args: argparse.Namespace) -> int:
     sent = sum(1 for plan in result.plans if plan.items)
     print(
         f"campaign {campaign.campaign_id!r} round {result.round}: {len(result.plans)} leads targeted, "
-        f"{sent} with items ({'dry run, nothing recorded' if args.dry_run else 'recorded'}); "
+        f"{sent} with items ({_recorded_text(result, args.dry_run)}); "
         f"caps kept {result.caps.share_kept:.1%} of the score; wrote {args.out}"
     )
     return 0
@@ -190,3 +193,14 @@ def _handoff(args: argparse.Namespace) -> int:
     write_table(frame, args.out)
     print(f"{len(frame)} hot leads at the final stage; wrote {args.out}")
     return 0
+
+
+def _recorded_text(result: RoundResult, dry_run: bool) -> str:
+    """Say what the run wrote to the ledger, so a re-run does not read as a new send."""
+    if dry_run:
+        return "dry run, nothing recorded"
+    earlier = sum(1 for plan in result.plans if plan.items and plan.already_sent)
+    text = f"{result.sends_recorded} recorded now"
+    if earlier:
+        text += f", {earlier} recorded by an earlier run"
+    return text

@@ -106,6 +106,9 @@ class RoundResult:
         know; they were ignored.
     recorded : bool
         False for a dry run, which writes nothing to the ledger.
+    sends_recorded : int
+        Sends this run added to the ledger: 0 for a dry run and for a re-run in
+        which every lead was recorded before (see ``LeadPlan.already_sent``).
     """
 
     campaign_id: str
@@ -116,6 +119,7 @@ class RoundResult:
     caps: CapReport
     unknown_items: tuple[Id, ...]
     recorded: bool
+    sends_recorded: int = 0
 
     @property
     def lead_ids(self) -> list[Id]:
@@ -374,6 +378,7 @@ def run_round(
         caps=report,
         unknown_items=tuple(picker.unknown_items),
         recorded=not dry_run,
+        sends_recorded=0 if dry_run else sum(1 for plan in plans if plan.items and not plan.already_sent),
     )
 
 

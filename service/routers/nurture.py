@@ -229,7 +229,7 @@ def run_campaign_round(
         campaign_id,
         round_number,
         len(result.plans),
-        sum(1 for plan in result.plans if plan.items and not plan.already_sent),
+        result.sends_recorded,
         request_id,
     )
     return RoundResponse(
@@ -237,6 +237,7 @@ def run_campaign_round(
         round=round_number,
         sent_at=result.sent_at.isoformat(),
         recorded=result.recorded,
+        sends_recorded=result.sends_recorded,
         model_version=result.model_version,
         leads=[_plan_body(plan) for plan in result.plans],
         unknown_items=list(result.unknown_items),

@@ -100,6 +100,7 @@ async def test_round_one_picks_items_and_reasons(
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["recorded"] is True
+    assert body["sends_recorded"] == 2
     assert body["model_version"] == nurture_app.state.serving.model.version_
     first, second = body["leads"]
     assert first["lead_id"] == USER_1
@@ -133,6 +134,7 @@ async def test_rerun_round_sends_nothing_twice(
     assert again.status_code == 200
     assert items_by_lead(again.json()) == {"u4": ["mug"], USER_1: ["tea"], "u3": [TOKYO_CUP]}
     assert [lead["already_sent"] for lead in again.json()["leads"]] == [True, True, False]
+    assert (again.json()["recorded"], again.json()["sends_recorded"]) == (True, 1)
     assert items_by_lead(first.json()) == {USER_1: ["tea"], "u4": ["mug"]}
     sends = recorded_sends(nurture_app)
     assert [send.lead_id for send in sends] == [USER_1, "u4", "u3"]
@@ -145,6 +147,7 @@ async def test_dry_run_records_nothing(nurture_client: httpx.AsyncClient, nurtur
     response = await run(nurture_client, 1, [USER_1], dry_run=True)
 
     assert response.json()["recorded"] is False
+    assert response.json()["sends_recorded"] == 0
     assert items_by_lead(response.json()) == {USER_1: ["tea"]}
     assert recorded_sends(nurture_app) == []
 

@@ -45,14 +45,15 @@ def test_cli_round_writes_and_records(tmp_path, model_dir, leads_file, capsys):
     assert sorted(set(frame["lead_id"])) == ["Zoë", "a", "b", "c"]
     with SendLedger(url) as ledger:
         assert len(ledger.sends("spring", 1)) == 4
-    assert "4 leads targeted" in capsys.readouterr().out
+    assert "4 leads targeted, 4 with items (4 recorded now)" in capsys.readouterr().out
 
 
-def test_cli_round_twice_records_once(tmp_path, model_dir, leads_file):
+def test_cli_round_twice_records_once(tmp_path, model_dir, leads_file, capsys):
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     first, second = tmp_path / "first.json", tmp_path / "second.json"
 
     assert main(round_argv(model_dir, leads_file, url, first)) == 0
+    capsys.readouterr()
     assert main(round_argv(model_dir, leads_file, url, second)) == 0
 
     rows = json.loads(second.read_text(encoding="utf-8"))
@@ -60,6 +61,7 @@ def test_cli_round_twice_records_once(tmp_path, model_dir, leads_file):
         row["item_id"] for row in json.loads(first.read_text("utf-8"))
     ]
     assert all(row["already_sent"] for row in rows)
+    assert "(0 recorded now, 4 recorded by an earlier run)" in capsys.readouterr().out
     with SendLedger(url) as ledger:
         assert len(ledger.sends()) == 4
 

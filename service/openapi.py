@@ -52,7 +52,7 @@ def install_openapi(app: FastAPI) -> None:
         if _FASTAPI_ERROR in components:
             for name, definition in _component_schemas().items():
                 components[name] = definition
-            # Every 422 already points at HTTPValidationError, so that name now holds ErrorBody.
+            # Every 422 already refers to HTTPValidationError, so that name now points to ErrorBody.
             components[_FASTAPI_ERROR] = {"$ref": _REF_TEMPLATE.format(model=ErrorBody.__name__)}
             components.pop(_FASTAPI_ERROR_ITEM, None)
         app.openapi_schema = schema

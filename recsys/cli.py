@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from recsys.data import DEFAULT_EVENT_WEIGHTS, Interactions, read_events, read_table
@@ -27,6 +28,10 @@ __all__ = ["main"]
 logger = logging.getLogger("recsys.cli")
 
 FORMATS = ("events", "online-retail", "otto")
+
+# Below this many users with the primary event, `recsys train` warns that a
+# cross-occurrence model has too few primary events to link most items.
+MIN_PRIMARY_USERS = 20
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -108,7 +113,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--primary-event",
         default="purchase",
-        help="cross-occurrence: the event type to predict (default purchase)",
+        help="cross-occurrence: the event type to predict (default purchase); train warns when fewer "
+        f"than {MIN_PRIMARY_USERS} users have it, because most users then get no recommendations",
     )
     train.add_argument(
         "--secondary-event",
@@ -137,6 +143,13 @@ def _parser() -> argparse.ArgumentParser:
         "--exclude", nargs="+", default=None, metavar="ITEM", help="item ids never to return"
     )
     recommend.add_argument("--backfill", action="store_true", help="fill short lists with popular items")
+    recommend.add_argument(
+        "--exclude-seen",
+        nargs="+",
+        metavar="EVENT",
+        help="with --user, leave out only the items the user had these event types on, or none of "
+        "them with 'none' (default: items of any event type)",
+    )
     recommend.add_argument("--json", action="store_true", help="print JSON instead of a table")
     recommend.set_defaults(handler=_recommend)
 
@@ -387,6 +400,8 @@ def _train(args: argparse.Namespace) -> int:
         )
     fit_started = time.perf_counter()
     model.fit(interactions)
+    if args.model == "cross-occurrence":
+        _warn_few_primary_users(interactions, args.primary_event)
     if store_mark is not None:
         # The service counts the stored events after this mark as new to the model.
         model.store_high_water_mark_ = store_mark
@@ -406,6 +421,27 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _warn_few_primary_users(interactions: Interactions, primary_event: str) -> None:
+    """Log a warning when fewer than MIN_PRIMARY_USERS users have the primary event."""
+    users_per_event = {
+        event: int(np.count_nonzero(np.diff(matrix.indptr)))
+        for event, matrix in interactions.event_user_items.items()
+    }
+    n_users = users_per_event.get(primary_event, 0)
+    if n_users >= MIN_PRIMARY_USERS:
+        return
+    counts = ", ".join(f"{event} {count}" for event, count in users_per_event.items())
+    logger.warning(
+        "only %d users have %r events, the primary event type (fewer than %d), so the model links few "
+        "items and most users will get no recommendations. Users per event type: %s. Train on more "
+        "events or pass --primary-event with a more frequent event type",
+        n_users,
+        primary_event,
+        MIN_PRIMARY_USERS,
+        counts,
+    )
+
+
 def _format_size(size: int) -> str:
     for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if size >= scale:
@@ -417,8 +453,19 @@ def _recommend(args: argparse.Namespace) -> int:
     from recsys.persistence import load_model
 
     model = load_model(args.model)
+    if args.exclude_seen is not None and args.user is None:
+        raise DataValidationError(
+            "--exclude-seen applies to --user only; leave it out with --item or --basket"
+        )
     if args.user is not None:
-        result = model.recommend(args.user, args.n, exclude=args.exclude, backfill=args.backfill)
+        exclude_seen: bool | list[str] = True
+        if args.exclude_seen == ["none"]:
+            exclude_seen = False
+        elif args.exclude_seen is not None:
+            exclude_seen = args.exclude_seen
+        result = model.recommend(
+            args.user, args.n, exclude_seen=exclude_seen, exclude=args.exclude, backfill=args.backfill
+        )
     elif args.item is not None:
         result = model.similar_items(args.item, args.n, exclude=args.exclude)
     else:

@@ -143,6 +143,68 @@ def test_train_cross_occurrence_bad_primary_exits_2(tmp_path, capsys):
     assert "primary_event='order'" in capsys.readouterr().err
 
 
+def test_train_warns_few_primary_users(tmp_path, caplog):
+    argv = ["train", "--format", "otto", "--events", str(OTTO_DIR / "otto_train_20sessions.jsonl.gz")]
+    argv += ["--model", "cross-occurrence", "--out", str(tmp_path / "m")]
+
+    assert main(argv) == 0
+
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "only 3 users have 'purchase' events" in warnings[0]
+    assert "view 20, cart 7, purchase 3" in warnings[0]
+    assert "--primary-event" in warnings[0]
+
+
+def test_train_item_knn_no_primary_warning(tmp_path, caplog):
+    argv = ["train", "--format", "otto", "--events", str(OTTO_DIR / "otto_train_20sessions.jsonl.gz")]
+
+    assert main([*argv, "--out", str(tmp_path / "m")]) == 0
+
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
+
+
+def test_readme_otto_example_recommends(tmp_path, capsys):
+    # The commands of the README's OTTO example, on the bundled sample.
+    out = tmp_path / "otto"
+    argv = ["-q", "train", "--format", "otto", "--events", str(OTTO_DIR / "otto_train_20sessions.jsonl.gz")]
+    argv += ["--model", "cross-occurrence", "--primary-event", "cart", "--out", str(out)]
+    assert main(argv) == 0
+    capsys.readouterr()
+
+    argv = ["-q", "recommend", "--model", str(out), "--user", "0", "-n", "5", "--exclude-seen", "purchase"]
+    assert main([*argv, "--json"]) == 0
+
+    items = json.loads(capsys.readouterr().out)["items"]
+    assert len(items) == 5
+    assert {item["reason"] for item in items} == {"similar"}
+
+
+@pytest.mark.parametrize(
+    ("exclude_seen", "expected"),
+    [
+        ([], []),
+        (["--exclude-seen", "none"], ["x1", "x2", "x3"]),
+        (["--exclude-seen", "view"], ["x1", "x2", "x3"]),
+    ],
+    ids=["default-any-event", "none", "only-views"],
+)
+def test_recommend_exclude_seen(model_dir, capsys, exclude_seen, expected):
+    argv = ["-q", "recommend", "--model", str(model_dir), "--user", "b", "--json", *exclude_seen]
+
+    assert main(argv) == 0
+
+    items = json.loads(capsys.readouterr().out)["items"]
+    assert sorted(item["item_id"] for item in items) == expected
+
+
+def test_recommend_exclude_seen_needs_user(model_dir, capsys):
+    argv = ["-q", "recommend", "--model", str(model_dir), "--item", "x1", "--exclude-seen", "none"]
+
+    assert main(argv) == 2
+    assert "--exclude-seen applies to --user only" in capsys.readouterr().err
+
+
 def test_train_item_knn_default_neighbors(model_dir):
     assert load(model_dir).n_neighbors == 20
 

@@ -532,15 +532,42 @@ def _grid_value(text: str) -> Any:
     return text
 
 
+def _tuning_events(args: argparse.Namespace, exclude_train_items: bool | list[str]) -> pd.DataFrame:
+    """Load the events of ``recsys tune``, drop the holdout period, and check the validation split.
+
+    ``exclude_train_items`` must match the validation split that the tuning
+    function makes, so that this check fails exactly when that split would.
+    """
+    events, _, _ = _load_events(args)
+    if args.holdout_days > 0:
+        events = _split_period(events, "--holdout-days", args.holdout_days, True).train
+    _split_period(events, "--validation-days", args.validation_days, exclude_train_items)
+    return events
+
+
+def _split_period(
+    events: pd.DataFrame, option: str, days: float, exclude_train_items: bool | list[str]
+) -> Any:
+    """Split the last ``days`` days off ``events``, naming ``option`` in any error."""
+    from recsys.evaluation import temporal_split
+
+    try:
+        return temporal_split(events, pd.Timedelta(days=days), exclude_train_items=exclude_train_items)
+    except DataValidationError as error:
+        raise DataValidationError(
+            f"{option} {days:g} cannot be split off the events: {error}. Change --holdout-days "
+            f"(0 tunes on every event) or --validation-days: together they must be shorter than the "
+            f"time span of the events, and each period needs purchases"
+        ) from error
+
+
 def _tune(args: argparse.Namespace) -> int:
-    from recsys.evaluation import temporal_split, tune
+    from recsys.evaluation import tune
 
     if args.event_weights:
         return _tune_event_weights(args)
     grid = _parse_grid(args.grid, args.event_weights_grid)
-    events, _, _ = _load_events(args)
-    if args.holdout_days > 0:
-        events = temporal_split(events, pd.Timedelta(days=args.holdout_days)).train
+    events = _tuning_events(args, exclude_train_items=True)
     result = tune(
         events,
         grid,
@@ -557,7 +584,7 @@ def _tune(args: argparse.Namespace) -> int:
 
 
 def _tune_event_weights(args: argparse.Namespace) -> int:
-    from recsys.evaluation import temporal_split, tune_event_weights
+    from recsys.evaluation import tune_event_weights
 
     if args.event_weights_grid:
         raise DataValidationError("--event-weights searches the weights itself; leave out --event-weights-grid")
@@ -575,9 +602,8 @@ def _tune_event_weights(args: argparse.Namespace) -> int:
         raise DataValidationError(
             f"--weight-values must be numbers separated by commas, e.g. 0,1,5; got {args.weight_values!r}"
         ) from error
-    events, _, _ = _load_events(args)
-    if args.holdout_days > 0:
-        events = temporal_split(events, pd.Timedelta(days=args.holdout_days)).train
+    # tune_event_weights leaves the users' earlier purchases out of the targets.
+    events = _tuning_events(args, exclude_train_items=["purchase"])
     result = tune_event_weights(
         events,
         model_params=fixed,
@@ -590,7 +616,14 @@ def _tune_event_weights(args: argparse.Namespace) -> int:
     report = result.validation.report
     print(f"scored on {report.n_test_users:,} validation users with {report.n_test_pairs:,} target pairs")
     print(f"best {result.metric}@{result.k}: {result.trials['value'].iloc[0]:.4f} with event weights {weights}")
-    print(f"use them with: recsys train --event-weight {' --event-weight '.join(weights.split(','))}")
+    reason = result.inconclusive_reason
+    if reason is None:
+        print(f"use them with: recsys train --event-weight {' --event-weight '.join(weights.split(','))}")
+    else:
+        print(
+            f"warning: these weights are not a finding, because {reason}; keep the current weights, "
+            f"or tune on more events or a longer --validation-days"
+        )
     print()
     print(f"effect of each event type ({result.metric}@{result.k} with and without it, 95% intervals):")
     for row in result.effects.to_dict("records"):

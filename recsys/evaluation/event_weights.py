@@ -27,12 +27,17 @@ from recsys.exceptions import DataValidationError
 from recsys.models.base import Recommender
 from recsys.models.item_knn import ItemKNN
 
-__all__ = ["DEFAULT_WEIGHT_GRID", "EventWeightsResult", "tune_event_weights"]
+__all__ = ["DEFAULT_WEIGHT_GRID", "MIN_VALIDATION_USERS", "EventWeightsResult", "tune_event_weights"]
 
 logger = logging.getLogger(__name__)
 
 #: Candidate weights tried for each event type. 0 leaves the type out.
 DEFAULT_WEIGHT_GRID = (0.0, 0.5, 1.0, 2.0, 5.0)
+
+#: Minimum number of validation users with targets; below it
+#: :attr:`EventWeightsResult.inconclusive_reason` is set. A rough floor, not a power
+#: calculation: with fewer users, one user's hit decides the ranking of the weight sets.
+MIN_VALIDATION_USERS = 30
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,28 @@ class EventWeightsResult:
     validation: Split
     metric: str
     k: int
+
+    @property
+    def inconclusive_reason(self) -> str | None:
+        """The reason the validation split cannot rank the weight sets, or None when it can.
+
+        The search is inconclusive when fewer than :data:`MIN_VALIDATION_USERS`
+        users have validation targets, or when every weight set scored the same,
+        so ``best_weights`` is then only the first candidate tried.
+        """
+        n_users = self.validation.report.n_test_users
+        if n_users < MIN_VALIDATION_USERS:
+            users = "user has" if n_users == 1 else "users have"
+            return (
+                f"only {n_users} validation {users} targets (fewer than {MIN_VALIDATION_USERS}), "
+                f"too few to rank the weight sets"
+            )
+        values = self.trials["value"].to_numpy(dtype=np.float64)
+        finite = values[np.isfinite(values)]
+        if len(finite) == 0 or finite.max() == finite.min():
+            tied_value = "NaN" if len(finite) == 0 else f"{finite[0]:.4f}"
+            return f"every weight set scored the same {self.metric}@{self.k} ({tied_value})"
+        return None
 
     def __repr__(self) -> str:
         verdicts = ", ".join(f"{row.event}: {row.verdict}" for row in self.effects.itertuples(index=False))
@@ -137,6 +164,9 @@ def tune_event_weights(
     Returns
     -------
     EventWeightsResult
+        Check :attr:`EventWeightsResult.inconclusive_reason` before using
+        ``best_weights``: a small validation split or a tie of every weight set
+        makes them meaningless, and a warning is logged then.
 
     Raises
     ------
@@ -198,7 +228,7 @@ def tune_event_weights(
             break
 
     effects = pd.DataFrame([_effect(scorer, current, event, values) for event in searched])
-    return EventWeightsResult(
+    result = EventWeightsResult(
         best_weights=dict(current),
         trials=scorer.table(list(current)),
         effects=effects,
@@ -206,6 +236,10 @@ def tune_event_weights(
         metric=metric,
         k=k,
     )
+    reason = result.inconclusive_reason
+    if reason is not None:
+        logger.warning("the event weight search is inconclusive: %s; keep the current weights", reason)
+    return result
 
 
 class _Scorer:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import re
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from recsys import DataValidationError, ItemKNN
 from recsys.cli import main
 from recsys.datasets import load_otto
 from recsys.evaluation import EventWeightsResult, tune_event_weights
+from recsys.evaluation.event_weights import MIN_VALIDATION_USERS
 from recsys.synthetic import make_browse_purchase
 
 OTTO = Path(__file__).resolve().parents[2] / "data" / "otto-sample" / "otto_train_20sessions.jsonl.gz"
@@ -84,7 +87,7 @@ def test_fixed_model_params(synthetic_events: pd.DataFrame) -> None:
     assert set(outcome.trials["purchase"]) == {5.0}
 
 
-def test_otto_sample_smoke() -> None:
+def test_otto_sample_smoke(caplog: pytest.LogCaptureFixture) -> None:
     events = load_otto(OTTO)
 
     outcome = tune_event_weights(events, grid=(0.0, 1.0), n_rounds=1, validation="21D", n_bootstrap=20)
@@ -92,6 +95,25 @@ def test_otto_sample_smoke() -> None:
     assert set(outcome.best_weights) == {"view", "cart", "purchase"}
     assert outcome.validation.report.n_test_pairs > 0
     assert len(outcome.effects) == 3
+    assert outcome.inconclusive_reason == (
+        f"only 2 validation users have targets (fewer than {MIN_VALIDATION_USERS}), "
+        "too few to rank the weight sets"
+    )
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert warnings == [
+        f"the event weight search is inconclusive: {outcome.inconclusive_reason}; keep the current weights"
+    ]
+
+
+def test_enough_users_conclusive(result: EventWeightsResult) -> None:
+    assert result.validation.report.n_test_users >= MIN_VALIDATION_USERS
+    assert result.inconclusive_reason is None
+
+
+def test_tied_trials_inconclusive(result: EventWeightsResult) -> None:
+    tied = dataclasses.replace(result, trials=result.trials.assign(value=0.25))
+
+    assert tied.inconclusive_reason == "every weight set scored the same ndcg@10 (0.2500)"
 
 
 @pytest.mark.parametrize(
@@ -129,11 +151,44 @@ def test_cli_tune_event_weights_otto(capsys: pytest.CaptureFixture[str], tmp_pat
 
     output = capsys.readouterr().out
     assert status == 0
+    assert "scored on 2 validation users" in output
     assert "best ndcg@10:" in output
-    assert "recsys train --event-weight view=" in output
+    assert "warning: these weights are not a finding, because only 2 validation users" in output
+    assert "use them with" not in output
     for event in ("view", "cart", "purchase"):
         assert f"  {event} " in output
     assert list(pd.read_csv(tmp_path / "t.csv").columns[:3]) == ["view", "cart", "purchase"]
+
+
+def test_cli_tune_event_weights_advises(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    make_browse_purchase(200, 40, n_clusters=4, days=30.0, seed=11).events.to_csv(path, index=False)
+    argv = ["-q", "tune", "--events", str(path), "--event-weights", "--holdout-days", "0"]
+    argv += ["--validation-days", "7", "--weight-values", "0,1"]
+
+    assert main(argv) == 0
+
+    output = capsys.readouterr().out
+    assert "use them with: recsys train --event-weight view=" in output
+    assert "warning" not in output
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ([], r"--holdout-days 28 cannot be split off the events: cutoff=.*Change --holdout-days"),
+        (["--holdout-days", "0", "--validation-days", "60"], r"--validation-days 60 cannot be split off"),
+        (["--holdout-days", "1"], r"--holdout-days 1 cannot be split off.*no \['purchase'\] events"),
+    ],
+)
+@pytest.mark.parametrize("mode", [["--event-weights"], ["--grid", "n_neighbors=5"]], ids=["weights", "grid"])
+def test_cli_tune_split_error_names_option(
+    capsys: pytest.CaptureFixture[str], extra: list[str], message: str, mode: list[str]
+) -> None:
+    argv = ["-q", "tune", "--format", "otto", "--events", str(OTTO), *mode, *extra]
+
+    assert main(argv) == 2
+    assert re.search(message, capsys.readouterr().err)
 
 
 @pytest.mark.parametrize(

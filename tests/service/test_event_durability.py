@@ -12,16 +12,13 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy import distinct, func, select
 
 from service.store import EventStore, events_table
 from tests.service.live_server import live_server_process
-from tests.service.postgres import DATABASE_KINDS, temporary_database
 
 API_KEY = "durability-test-key"
 N_BATCHES = 40
@@ -29,13 +26,6 @@ BATCH_SIZE = 10
 # Batches acknowledged before the kill; the rest of the stream is still running then.
 KILL_AFTER_BATCHES = 8
 TIMEOUT_S = 30.0
-
-
-@pytest.fixture(params=DATABASE_KINDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database on each kind."""
-    with temporary_database(request.param, tmp_path) as url:
-        yield url
 
 
 def make_batch(batch: int) -> dict[str, list[dict[str, str]]]:

@@ -15,6 +15,7 @@ compares their top-``n`` similar items in the old and the new model:
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,8 @@ from recsys.exceptions import DataValidationError
 from recsys.models.base import Recommender
 
 __all__ = ["ModelDiff", "compare_models"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,10 @@ class ModelDiff:
         Items only the new, or only the old, model has (whole catalogue).
     old_version, new_version : str
         Content versions of the two models.
+    unrelated_reason : str or None
+        Why the two models look unrelated: their item ids are of different types
+        (int and str), so no neighbour list can match, or they have no item in
+        common. None when they share items of one type.
     """
 
     n: int
@@ -56,6 +63,7 @@ class ModelDiff:
     n_items_removed: int = 0
     old_version: str = ""
     new_version: str = ""
+    unrelated_reason: str | None = None
 
     @property
     def mean_jaccard(self) -> float:
@@ -100,14 +108,21 @@ class ModelDiff:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the summary, the missing items and the per-item rows, for JSON output."""
+        """Return the summary, the unrelated-models warning, the missing items and the per-item rows."""
         rows = self.items.astype(object).where(self.items.notna(), None).to_dict(orient="records")
-        return {"summary": self.summary(), "missing_items": list(self.missing_items), "items": rows}
+        return {
+            "summary": self.summary(),
+            "warning": self.unrelated_reason,
+            "missing_items": list(self.missing_items),
+            "items": rows,
+        }
 
     def format_table(self, worst: int = 10) -> str:
         """Format the summary, then the ``worst`` items with the lowest Jaccard index."""
         width = max(len(name) for name in self.summary())
         lines = [f"{name:<{width}}  {_cell(value)}" for name, value in self.summary().items()]
+        if self.unrelated_reason is not None:
+            lines = [f"warning: {self.unrelated_reason}", "", *lines]
         if len(self.items) and worst > 0:
             lowest = self.items.sort_values("jaccard", kind="stable").head(worst)
             lines += ["", f"lowest Jaccard of the {len(self.items)} compared items:"]
@@ -184,6 +199,20 @@ def compare_models(old: Recommender, new: Recommender, *, top_items: int = 100, 
     comparable = old_ids.kind == new_ids.kind
     added = int((old_ids.indices_of(new_ids.ids.tolist()) < 0).sum()) if comparable else len(new_ids)
     removed = int((new_ids.indices_of(old_ids.ids.tolist()) < 0).sum()) if comparable else len(old_ids)
+    unrelated_reason = None
+    if not comparable:
+        unrelated_reason = (
+            f"the old model's item ids are {old_ids.kind} and the new model's are {new_ids.kind}, so ids "
+            f"such as 2 and '2' count as different items and the models look unrelated; compare models "
+            f"whose item ids were read the same way"
+        )
+    elif removed == len(old_ids):
+        unrelated_reason = (
+            f"the models share none of their items (old {len(old_ids):,}, new {len(new_ids):,}), so they "
+            f"look unrelated; compare models trained on the same catalogue"
+        )
+    if unrelated_reason is not None:
+        logger.warning("comparing model %s with %s: %s", old.version_, new.version_, unrelated_reason)
     return ModelDiff(
         n=int(n),
         items=items,
@@ -192,6 +221,7 @@ def compare_models(old: Recommender, new: Recommender, *, top_items: int = 100, 
         n_items_removed=removed,
         old_version=old.version_,
         new_version=new.version_,
+        unrelated_reason=unrelated_reason,
     )
 
 

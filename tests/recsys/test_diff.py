@@ -96,6 +96,42 @@ def test_compare_models_no_items_nan(old_model: ItemKNN) -> None:
     assert empty.summary()["mean_jaccard"] is None
 
 
+def test_compare_models_related_no_warning(old_model: ItemKNN, new_model: ItemKNN) -> None:
+    assert compare_models(old_model, new_model).unrelated_reason is None
+
+
+def test_compare_models_no_shared_items(
+    old_model: ItemKNN, purchases: Purchases, caplog: pytest.LogCaptureFixture
+) -> None:
+    other = ItemKNN(similarity="cooccurrence").fit(purchases({"u1": ["p", "q"], "u2": ["p", "r"]}))
+
+    diff = compare_models(old_model, other)
+
+    assert diff.unrelated_reason == (
+        "the models share none of their items (old 5, new 3), so they look unrelated; "
+        "compare models trained on the same catalogue"
+    )
+    assert diff.to_dict()["warning"] == diff.unrelated_reason
+    assert diff.format_table().startswith(f"warning: {diff.unrelated_reason}\n")
+    assert [record.levelname for record in caplog.records] == ["WARNING"]
+    assert diff.unrelated_reason in caplog.records[0].getMessage()
+
+
+def test_compare_models_int_and_str_ids(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    int_events = pd.DataFrame({"user_id": ["u1", "u1", "u2"], "item_id": [1, 2, 1], "event": "purchase"})
+    str_events = int_events.assign(item_id=int_events["item_id"].astype(str))
+    ItemKNN().fit(int_events).save(tmp_path / "old")
+    ItemKNN().fit(str_events).save(tmp_path / "new")
+
+    status = main(["-q", "diff", str(tmp_path / "old"), str(tmp_path / "new")])
+
+    output = capsys.readouterr().out
+    assert status == 0
+    assert output.startswith(
+        "warning: the old model's item ids are int and the new model's are str, so ids such as 2 and '2'"
+    )
+
+
 def test_cli_diff_table(
     old_model: ItemKNN, new_model: ItemKNN, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -163,7 +163,7 @@ def _parser() -> argparse.ArgumentParser:
         "--users",
         type=Path,
         help="file of user ids, one per line, optionally under a user_id header (.txt, .csv or "
-        ".parquet); default: every user of the model",
+        ".parquet); a repeated id is written once, in its first place; default: every user of the model",
     )
     batch.add_argument(
         "--chunk-size",
@@ -494,7 +494,17 @@ def _batch(args: argparse.Namespace) -> int:
     from recsys.persistence import load_model
 
     model = load_model(args.model)
-    user_ids = None if args.users is None else read_user_ids(args.users)
+    user_ids = None
+    if args.users is not None:
+        listed = read_user_ids(args.users)
+        user_ids = list(dict.fromkeys(listed))
+        if len(user_ids) < len(listed):
+            logger.info(
+                "dropped %d duplicate user ids of %s, keeping the first of each; %d users remain",
+                len(listed) - len(user_ids),
+                args.users,
+                len(user_ids),
+            )
     model.write_recommendations(
         args.out,
         user_ids,

@@ -297,6 +297,23 @@ def test_batch_users_file(model_dir, tmp_path):
     assert pq.ParquetFile(out).num_row_groups == 3
 
 
+def test_batch_users_file_duplicates(model_dir, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="recsys.cli")
+    users = tmp_path / "users.txt"
+    users.write_text("c\na\nc\na\nc\n", encoding="utf-8")
+    out = tmp_path / "out.parquet"
+
+    assert main(["batch", "--model", str(model_dir), "--out", str(out), "--users", str(users)]) == 0
+
+    model = load(model_dir)
+    expected = [user_id for user_id in ["c", "a"] for _ in model.recommend(user_id, 10)]
+    assert expected.count("c") > 0
+    assert expected.count("a") > 0
+    assert pq.read_table(out).column("user_id").to_pylist() == expected
+    message = f"dropped 3 duplicate user ids of {users}, keeping the first of each; 2 users remain"
+    assert message in caplog.text
+
+
 def test_batch_int_users_file(tmp_path):
     events = tmp_path / "events.csv"
     events.write_text("user_id,item_id,event\n17850,1,purchase\n17850,2,purchase\n12,1,purchase\n", "utf-8")

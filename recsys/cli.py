@@ -172,6 +172,16 @@ def _parser() -> argparse.ArgumentParser:
         help="users per Parquet row group; memory grows with chunk size x n (default 10000)",
     )
     batch.add_argument("--backfill", action="store_true", help="fill short lists with popular items")
+    batch.add_argument(
+        "--rules",
+        type=Path,
+        help="JSON file of business rules over the model's catalogue, with the fields of recsys.Rules: "
+        'include, exclude, boost, max_per_category, category_attribute, now; e.g. {"exclude": '
+        '{"in_stock": false}, "max_per_category": 2}',
+    )
+    batch.add_argument(
+        "--min-support", type=int, help="keep only similar-item pairs with at least this many co-buyers"
+    )
     batch.set_defaults(handler=_batch)
 
     tune = commands.add_parser(
@@ -512,8 +522,21 @@ def _batch(args: argparse.Namespace) -> int:
         chunk_size=args.chunk_size,
         backfill=args.backfill,
         show_progress=not args.quiet,
+        rules=None if args.rules is None else _read_rules(args.rules),
+        min_support=args.min_support,
     )
     return 0
+
+
+def _read_rules(path: Path) -> Any:
+    """Read a JSON file of :class:`recsys.Rules` fields."""
+    from recsys.rules import Rules
+
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise DataValidationError(f"--rules file {str(path)!r} is not valid JSON: {error}") from error
+    return Rules.of(document)
 
 
 def _parse_grid(pairs: list[str] | None, weight_sets: list[str] | None) -> dict[str, list[Any]]:

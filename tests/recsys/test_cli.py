@@ -331,6 +331,44 @@ def test_batch_int_users_file(tmp_path):
     assert table.column("item_id").to_pylist() == [2, 1, 2]
 
 
+def test_batch_rules_file(tmp_path):
+    events = tmp_path / "events.csv"
+    events.write_text(
+        "user_id,item_id,event\nu1,a,purchase\nu1,b,purchase\nu2,a,purchase\nu2,c,purchase\n"
+        "u3,b,purchase\nu3,c,purchase\n",
+        encoding="utf-8",
+    )
+    items = tmp_path / "items.csv"
+    items.write_text("item_id,category\na,mugs\nb,tea\nc,mugs\n", encoding="utf-8")
+    model_dir = tmp_path / "model"
+    train = ["-q", "train", "--events", str(events), "--items", str(items), "--out", str(model_dir)]
+    assert main(train) == 0
+    rules = tmp_path / "rules.json"
+    rules.write_text('{"exclude": {"category": "mugs"}}', encoding="utf-8")
+    out = tmp_path / "out.parquet"
+
+    command = ["-q", "batch", "--model", str(model_dir), "--out", str(out), "--rules", str(rules)]
+    assert main(command) == 0
+
+    table = pq.read_table(out)
+    # Without the rules u1 gets c, u2 gets b and u3 gets a; a and c are mugs, so only b is left.
+    assert table.column("user_id").to_pylist() == ["u2"]
+    assert table.column("item_id").to_pylist() == ["b"]
+
+
+def test_batch_rules_file_not_json(model_dir, tmp_path, capsys):
+    rules = tmp_path / "rules.json"
+    rules.write_text("{exclude: mugs}", encoding="utf-8")
+    out = tmp_path / "out.parquet"
+
+    command = ["batch", "--model", str(model_dir), "--out", str(out), "--rules", str(rules)]
+    assert main(command) == 2
+
+    error = capsys.readouterr().err
+    assert "--rules file" in error
+    assert "is not valid JSON" in error
+
+
 def test_batch_logs_summary(model_dir, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="recsys.batch")
     out = tmp_path / "out.parquet"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -113,3 +115,55 @@ def test_ledger_bad_url_raises():
 def test_ledger_bad_bind_raises():
     with pytest.raises(DataValidationError, match="Engine or a database URL"):
         SendLedger(42)  # type: ignore[arg-type]
+
+
+def test_ledger_race_returns_other_writers_send(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    with SendLedger(url) as first, SendLedger(url) as second:
+        theirs = make_send("a", items=("x1",))
+        first.record([theirs])
+        # The second writer read the ledger before the first one committed.
+        original = SendLedger._existing
+        calls = []
+
+        def stale_then_fresh(self, connection, keys):
+            calls.append(len(keys))
+            return {} if len(calls) == 1 else original(self, connection, keys)
+
+        monkeypatch.setattr(SendLedger, "_existing", stale_then_fresh)
+        mine = make_send("a", items=("x9",))
+
+        returned = second.record([mine, make_send("b")])
+
+        assert len(calls) == 2
+        assert returned == [theirs, make_send("b")]
+        assert second.sends() == [theirs, make_send("b")]
+
+
+def test_ledger_threads_record_each_lead_once(tmp_path):
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    leads = [f"lead {index}" for index in range(40)]
+    results: list[list[Send]] = []
+    errors: list[BaseException] = []
+
+    def record(items: tuple[str, ...]) -> None:
+        try:
+            with SendLedger(url) as ledger:
+                results.append(ledger.record([make_send(lead, items=items) for lead in leads]))
+        except BaseException as error:
+            errors.append(error)
+
+    with SendLedger(url):
+        pass  # Creates the tables before the writers start.
+    threads = [threading.Thread(target=record, args=((f"x{index}",),)) for index in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    with SendLedger(url) as ledger:
+        stored = ledger.sends()
+    assert [send.lead_id for send in stored] == leads
+    # Every writer gets the stored send of each lead back, whichever writer stored it.
+    assert all(result == stored for result in results)

@@ -11,7 +11,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -334,7 +334,8 @@ def _load_events(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame |
         items_path = getattr(args, "items", None)
         items = None if items_path is None else read_table(items_path, "item metadata")
         events, mark = _read_store_events(store_url, show_progress=not args.quiet)
-        return events, items, mark
+        weights = _parse_event_weights(getattr(args, "event_weight", None)) or DEFAULT_EVENT_WEIGHTS
+        return _without_unweighted_events(events, weights), items, mark
     if args.format == "online-retail":
         return (*datasets.load_online_retail(args.events), None)
     if args.events is None:
@@ -344,6 +345,28 @@ def _load_events(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame |
     items_path = getattr(args, "items", None)
     items = None if items_path is None else read_table(items_path, "item metadata")
     return read_events(args.events), items, None
+
+
+def _without_unweighted_events(events: pd.DataFrame, weights: Mapping[str, float]) -> pd.DataFrame:
+    """Leave out stored events whose type has no event weight, and log how many.
+
+    The service also stores engagement-only types (RECSYS_ENGAGEMENT_EVENTS, such as
+    email_open) for lead scores. They are not preferences, and the store offers no
+    way to drop them, so training skips them instead of failing on them.
+    """
+    if events.empty or "event" not in events.columns:
+        return events
+    weighted = events["event"].isin(list(weights))
+    if weighted.all():
+        return events
+    skipped = events.loc[~weighted, "event"].value_counts()
+    logger.info(
+        "left out %s stored events of types without an event weight (%s); give --event-weight "
+        "TYPE=WEIGHT to train on them",
+        f"{int(skipped.sum()):,}",
+        ", ".join(f"{name} {count:,}" for name, count in skipped.items()),
+    )
+    return events.loc[weighted].reset_index(drop=True)
 
 
 def _read_store_events(url: str, *, show_progress: bool) -> tuple[pd.DataFrame, int | None]:

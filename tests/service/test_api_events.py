@@ -385,6 +385,33 @@ async def test_train_from_store_end_to_end(retail_model_dir: Path, tmp_path: Pat
     assert model.similar_items("mug", 1).item_ids == [TOKYO_CUP]
 
 
+async def test_train_from_store_skips_engagement_events(
+    retail_model_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"sqlite:///{tmp_path / 'store' / 'events.sqlite3'}"
+    settings = Settings(model_dir=retail_model_dir, database_url=url, api_keys=[API_KEY])
+    batch = [
+        {"user_id": "a", "item_id": "mug", "event": "purchase"},
+        {"user_id": "a", "item_id": "tea", "event": "view"},
+        {"user_id": "a", "item_id": "tea", "event": "email_open"},
+        {"user_id": "b", "item_id": "mug", "event": "time_on_page", "weight": 3},
+        {"user_id": "b", "item_id": "tea", "event": "purchase"},
+    ]
+    async with running_app(create_app(settings)) as http:
+        response = await http.post("/v1/events", json={"events": batch}, headers=KEY)
+    assert response.status_code == 201
+    caplog.set_level(logging.INFO, logger="recsys.cli")
+
+    status = cli_main(["train", "--from-store", url, "--out", str(tmp_path / "model")])
+
+    assert status == 0
+    model = recsys.load(tmp_path / "model")
+    assert model.n_events_ == 3
+    assert "left out 2 stored events of types without an event weight" in caplog.text
+    assert "email_open 1" in caplog.text
+    assert "time_on_page 1" in caplog.text
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

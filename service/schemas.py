@@ -546,6 +546,11 @@ class LeadPlanBody(BaseModel):
     already_sent: bool = Field(description="Whether the items were recorded by an earlier run of the round.")
     known_lead: bool = Field(description="Whether the model or the stored events have a history of the lead.")
     model_version: str = Field(description="Version of the model that picked the items.")
+    sent_at: str | None = Field(
+        default=None,
+        description="When the items were recorded, ISO 8601 UTC: by an earlier run when already_sent "
+        "is true; null when the lead got no item.",
+    )
     engagement: LeadEngagement
 
 
@@ -554,8 +559,14 @@ class RoundResponse(BaseModel):
 
     campaign_id: str
     round: int
-    sent_at: str = Field(description="Time of this run and of every send it recorded, ISO 8601 UTC.")
-    recorded: bool = Field(description="False for a dry run, which records nothing.")
+    sent_at: str = Field(
+        description="Time of this run, and of every send it recorded; each lead's own sent_at says "
+        "when its items were recorded.",
+    )
+    recorded: bool = Field(
+        description="False for a dry run, which records nothing; true otherwise, even when every "
+        "lead was recorded before (see sends_recorded)."
+    )
     sends_recorded: int = Field(
         description="Sends this run added to the ledger; 0 for a dry run and for a re-run whose "
         "leads were all recorded before (their already_sent is true)."

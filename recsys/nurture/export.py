@@ -29,7 +29,7 @@ __all__ = ["HANDOFF_COLUMNS", "ROUND_COLUMNS", "handoff", "round_frame", "write_
 #: - ``score`` (item-item score, or popularity for backfill), ``reason``
 #:   (``similar`` or ``popular``), ``backfill`` (True for ``popular``),
 #:   ``because`` (list of history item ids), ``reason_text`` (a sentence);
-#: - ``model_version``, ``sent_at`` (UTC), ``already_sent`` (True when the item
+#: - ``model_version``, ``sent_at`` (UTC; when the item was first recorded), ``already_sent`` (True when the item
 #:   comes from an earlier run of the round);
 #: - ``engagement_score``, ``grade`` (A, B, C), ``stage``, ``engagement_breakdown``
 #:   (dict of event type to decayed points).
@@ -103,7 +103,7 @@ def round_frame(result: RoundResult, model: Recommender | None = None) -> pd.Dat
                     "because": list(item.because),
                     "reason_text": text,
                     "model_version": plan.model_version,
-                    "sent_at": result.sent_at,
+                    "sent_at": result.sent_at if plan.sent_at is None else plan.sent_at,
                     "already_sent": plan.already_sent,
                     "engagement_score": plan.engagement.score,
                     "grade": plan.engagement.grade,

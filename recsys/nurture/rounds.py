@@ -69,6 +69,10 @@ class LeadPlan:
         Whether the model had a history for the lead, or the given events did.
     model_version : str
         Version of the model that chose the items.
+    sent_at : pandas.Timestamp or None
+        When the items were recorded, UTC: the run that sent them first, so an
+        earlier run for ``already_sent``; the time of this run in a dry run;
+        None when the lead got no item.
     """
 
     lead_id: Id
@@ -78,6 +82,7 @@ class LeadPlan:
     already_sent: bool
     known_lead: bool
     model_version: str
+    sent_at: pd.Timestamp | None = None
 
     @property
     def item_ids(self) -> list[Id]:
@@ -358,6 +363,7 @@ def run_round(
                 already_sent=already,
                 known_lead=known.get(key, True),
                 model_version=version if send is None else send.model_version,
+                sent_at=None if send is None or not items else send.sent_at,
             )
         )
     skipped = sum(1 for plan in plans if not plan.items)

@@ -511,6 +511,7 @@ def _plan_body(plan: LeadPlan) -> LeadPlanBody:
         already_sent=plan.already_sent,
         known_lead=plan.known_lead,
         model_version=plan.model_version,
+        sent_at=None if plan.sent_at is None else plan.sent_at.isoformat(),
         engagement=_engagement_body(plan.engagement),
     )
 

@@ -135,6 +135,12 @@ async def test_rerun_round_sends_nothing_twice(
     assert items_by_lead(again.json()) == {"u4": ["mug"], USER_1: ["tea"], "u3": [TOKYO_CUP]}
     assert [lead["already_sent"] for lead in again.json()["leads"]] == [True, True, False]
     assert (again.json()["recorded"], again.json()["sends_recorded"]) == (True, 1)
+    first_sent = [lead["sent_at"] for lead in first.json()["leads"]]
+    assert first_sent == [first.json()["sent_at"]] * 2
+    assert [lead["sent_at"] for lead in again.json()["leads"]] == [
+        *reversed(first_sent),
+        again.json()["sent_at"],
+    ]
     assert items_by_lead(first.json()) == {USER_1: ["tea"], "u4": ["mug"]}
     sends = recorded_sends(nurture_app)
     assert [send.lead_id for send in sends] == [USER_1, "u4", "u3"]

@@ -61,6 +61,8 @@ def test_cli_round_twice_records_once(tmp_path, model_dir, leads_file, capsys):
         row["item_id"] for row in json.loads(first.read_text("utf-8"))
     ]
     assert all(row["already_sent"] for row in rows)
+    first_rows = json.loads(first.read_text("utf-8"))
+    assert [row["sent_at"] for row in rows] == [row["sent_at"] for row in first_rows]
     assert "(0 recorded now, 4 recorded by an earlier run)" in capsys.readouterr().out
     with SendLedger(url) as ledger:
         assert len(ledger.sends()) == 4

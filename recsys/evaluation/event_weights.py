@@ -204,6 +204,13 @@ def tune_event_weights(
     split = temporal_split(
         events, validation, relevant_events=relevant_events, exclude_train_items=split_exclude
     )
+    present = sorted(set(split.train["event"]) & set(current))
+    if len(present) < 2:
+        raise DataValidationError(
+            f"the training events hold only the event type(s) {present} of {sorted(current)}, so no "
+            f"weight can be set against another; tuning event weights needs at least two types, such "
+            f"as views and purchases (purchase-only data such as Online Retail has one)"
+        )
     logger.info("searching event weights of %s over %s on %s", searched, values, split)
 
     scorer = _Scorer(model_factory, params, split, exclude, metric, k, n_bootstrap, seed)

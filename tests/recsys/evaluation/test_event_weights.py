@@ -208,3 +208,10 @@ def test_cli_tune_event_weights_bad_options(
 
     assert status == 2
     assert re.search(message, capsys.readouterr().err)
+
+
+def test_single_event_type_rejected(synthetic_events: pd.DataFrame) -> None:
+    purchases = synthetic_events[synthetic_events["event"] == "purchase"]
+
+    with pytest.raises(DataValidationError, match=r"only the event type\(s\) \['purchase'\]"):
+        tune_event_weights(purchases, grid=(0.0, 1.0), n_rounds=1, validation="7D", n_bootstrap=20)

@@ -182,8 +182,8 @@ def check_events(settings: Settings, events: Sequence[Event], event_weights: Map
                 {
                     "type": "weight_too_large",
                     "loc": ("body", "events", index, "weight"),
-                    "msg": f"times the weight {type_weight:g} of event type {event.event!r} must be at "
-                    f"most {_MAX_VALUE:.3g} (the float32 range the model stores)",
+                    "msg": f"must be at most {_MAX_VALUE:.3g} once multiplied by the weight "
+                    f"{type_weight:g} of event type {event.event!r} (the float32 range the model stores)",
                     "input": event.weight,
                 }
             )

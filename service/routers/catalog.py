@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 
 import pandas as pd
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy import Column, DateTime, Integer, Table, Text, insert, select
 
 from recsys import Catalog, DataValidationError, Rules
@@ -247,14 +248,14 @@ def _conditions(name: str, texts: list[str] | None) -> dict[str, Any]:
     for text in texts or []:
         attribute, separator, value = text.partition(":")
         if not separator or not attribute or not value:
-            raise DataValidationError(
-                f"query parameter {name} must be written attribute:value, such as category:garden; got {text!r}"
-            )
+            raise _query_error(name, text, "must be written attribute:value, such as category:garden")
         bounds = split_range_text(value)
         if bounds is not None and is_reversed_range(*bounds):
-            raise DataValidationError(
-                f"query parameter {name} has the range {text!r}, whose lower bound is above its upper "
-                f"bound, so it matches no item; write it as {attribute}:{bounds[1]}..{bounds[0]}"
+            raise _query_error(
+                name,
+                text,
+                f"has the range {text!r}, whose lower bound is above its upper bound, so it matches "
+                f"no item; write it as {attribute}:{bounds[1]}..{bounds[0]}",
             )
         conditions.setdefault(attribute, []).append(value)
     return {attribute: values[0] if len(values) == 1 else values for attribute, values in conditions.items()}
@@ -268,11 +269,17 @@ def _boost(text: str) -> Boost:
     except ValueError:
         factor = float("nan")
     if not separator or not inner or not attribute or not value or factor != factor:
-        raise DataValidationError(
-            f"query parameter boost must be written attribute:value:factor, such as "
-            f"category:garden:1.5; got {text!r}"
+        raise _query_error(
+            "boost", text, "must be written attribute:value:factor, such as category:garden:1.5"
         )
     return Boost({attribute: value}, factor)
+
+
+def _query_error(name: str, value: str, message: str) -> RequestValidationError:
+    """Return a 422 error for the query parameter ``name``, in the shape of the other field errors."""
+    return RequestValidationError(
+        [{"type": "value_error", "loc": ("query", name), "msg": message, "input": value}]
+    )
 
 
 def rules_from_body(body: RulesBody | None) -> Rules | None:

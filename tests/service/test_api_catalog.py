@@ -225,7 +225,7 @@ async def test_put_requires_key(client: httpx.AsyncClient) -> None:
         ({"filter": "colour:red"}, "attribute 'colour'"),
         ({"boost": "category:kitchen"}, "attribute:value:factor"),
         ({"filter": "price:abc"}, "cannot use 'abc'"),
-        ({"filter": "price:10..1"}, "query parameter filter has the range 'price:10..1'"),
+        ({"filter": "price:10..1"}, "invalid query parameter 'filter': has the range 'price:10..1'"),
         ({"filter_out": "price:10..1"}, "write it as price:1..10"),
     ],
 )
@@ -236,6 +236,16 @@ async def test_bad_rule_parameters(client: httpx.AsyncClient, params: dict[str, 
 
     assert response.status_code == 422
     assert message in response.json()["detail"]
+
+
+async def test_backwards_range_names_the_parameter(client: httpx.AsyncClient) -> None:
+    await put_catalog(client, CATALOG)
+
+    response = await client.get("/v1/items/mug/similar", params={"filter_out": "price:10..1"})
+
+    assert response.status_code == 422
+    error = response.json()["errors"][0]
+    assert (error["location"], error["field"], error["value"]) == ("query", "filter_out", "price:10..1")
 
 
 async def test_catalog_survives_restart_and_reload(retail_model_dir: Path, tmp_path: Path) -> None:

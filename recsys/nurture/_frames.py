@@ -134,9 +134,11 @@ def normalize_events(events: pd.DataFrame | None) -> pd.DataFrame:
         weight = pd.to_numeric(events["weight"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
         bad = ~np.isfinite(weight) | (weight < 0)
         if bad.any():
+            first = int(np.flatnonzero(bad)[0])
             raise DataValidationError(
-                f"column 'weight' of nurture events must hold finite numbers >= 0; "
-                f"{int(bad.sum())} bad row(s), first at row {int(np.flatnonzero(bad)[0])}"
+                f"column 'weight' of nurture events must hold finite numbers >= 0 (an empty cell "
+                f"reads as NaN; leave the column out for weight 1); {int(bad.sum())} bad row(s), "
+                f"first at row {first} (0-based): weight={events['weight'].iloc[first]}"
             )
     frame["weight"] = weight
     frame["lead_key"] = frame["user_id"].map(id_key).astype(object)

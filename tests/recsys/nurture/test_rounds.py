@@ -414,3 +414,19 @@ def test_fractional_cooldown_runs_without_warnings(model, ledger) -> None:
 
     assert [plan.lead_id for plan in result.plans] == ["a"]
     assert [plan.items for plan in again.plans] == [plan.items for plan in result.plans]
+
+
+def test_empty_weight_cell_is_named() -> None:
+    from recsys.nurture._frames import normalize_events
+
+    events = pd.DataFrame(
+        {
+            "user_id": ["a", "b"],
+            "event": ["view", "email_open"],
+            "timestamp": [START, START],
+            "weight": [2.0, float("nan")],
+        }
+    )
+
+    with pytest.raises(DataValidationError, match=r"first at row 1 \(0-based\): weight=nan"):
+        normalize_events(events)

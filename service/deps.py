@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from service.config import Settings
 from service.errors import UnknownQueryParameterError, request_id_of
 from service.logs import shorten
-from service.security import _api_key_header, require_read_key
+from service.security import api_key_header, require_read_key
 from service.state import ServingModel
 
 __all__ = [
@@ -113,7 +113,7 @@ class ReadContext:
 
 
 async def check_read_request(
-    request: Request, api_key: Annotated[str | None, Depends(_api_key_header)]
+    request: Request, api_key: Annotated[str | None, Depends(api_key_header)]
 ) -> None:
     """Run :func:`reject_unknown_query_parameters`, then :func:`~service.security.require_read_key`.
 
@@ -159,7 +159,7 @@ async def check_read_request_directly(request: Request) -> ReadContext:
 
     For a handler of :class:`QueryFreeFastPathRoute`, which FastAPI does not call.
     """
-    await check_read_request(request, await _api_key_header(request))
+    await check_read_request(request, await api_key_header(request))
     return await read_context(request, None)
 
 
@@ -189,8 +189,8 @@ async def read_default_rules(request: Request) -> Any:
     # Imported here, because the catalogue router imports this module.
     from service.routers.catalog import rules_query
 
-    # NOTE: catalog_upload is the attribute where the catalogue router caches the read;
-    # if it is renamed, every request takes the thread pool, which is slower but correct.
+    # NOTE: catalog_upload is the attribute where the catalogue router caches the read.
+    # If it is renamed, every request takes the thread pool, which is slower but correct.
     if hasattr(request.app.state, "catalog_upload"):
         return rules_query(request)
     return await run_in_threadpool(rules_query, request)
@@ -205,8 +205,8 @@ def handle_without_query(handler: QueryFreeHandler) -> Callable[[_Endpoint], _En
     """Register ``handler`` for the requests without a query string to the decorated endpoint.
 
     Apply it below the route decorator, which builds the route. The route must
-    use :class:`QueryFreeFastPathRoute`. ``handler`` must answer as FastAPI would
-    answer with every query parameter at its default.
+    use :class:`QueryFreeFastPathRoute`. ``handler`` must return the response that
+    FastAPI would return with every query parameter at its default.
     """
 
     def register(endpoint: _Endpoint) -> _Endpoint:

@@ -1,4 +1,4 @@
-"""API keys: write and admin endpoints require one, read endpoints when the settings say so."""
+"""API keys: write and admin endpoints require one, read endpoints when the settings require it."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from fastapi.security import APIKeyHeader
 
 from service.config import Settings
 
-__all__ = ["API_KEY_HEADER", "require_read_key", "require_write_key"]
+__all__ = ["API_KEY_HEADER", "api_key_header", "require_read_key", "require_write_key"]
 
 API_KEY_HEADER = "X-API-Key"
 
 # auto_error=False: a missing key is reported by _check_key with the project's message.
-_api_key_header = APIKeyHeader(
+api_key_header = APIKeyHeader(
     name=API_KEY_HEADER, auto_error=False, description="An API key of the service."
 )
 
@@ -56,27 +56,27 @@ def _check_key(request: Request, given: str | None, what: str) -> None:
     if not _key_matches(given, settings):
         raise HTTPException(
             status_code=401,
-            detail=f"the {API_KEY_HEADER} header does not hold a valid API key",
+            detail=f"the {API_KEY_HEADER} header does not contain a valid API key; send one of the configured keys",
             headers={"WWW-Authenticate": API_KEY_HEADER},
         )
 
 
 async def require_write_key(
-    request: Request, api_key: Annotated[str | None, Depends(_api_key_header)]
+    request: Request, api_key: Annotated[str | None, Depends(api_key_header)]
 ) -> None:
-    """Require a valid API key; used by the write and admin endpoints.
+    """Require a valid API key for the write and admin endpoints.
 
     Raises
     ------
     HTTPException
-        403 when the server has no keys, 401 when the header is missing or holds
+        403 when the server has no keys, 401 when the header is missing or contains
         a key that is not configured.
     """
     _check_key(request, api_key, "write and admin")
 
 
 async def require_read_key(
-    request: Request, api_key: Annotated[str | None, Depends(_api_key_header)]
+    request: Request, api_key: Annotated[str | None, Depends(api_key_header)]
 ) -> None:
     """Require a valid API key on read endpoints when ``read_requires_key`` is set.
 

@@ -75,6 +75,22 @@ class _ImplicitItemItem(ItemKNN):
     n_neighbors: int
     show_progress: bool
 
+    def __init__(
+        self,
+        n_neighbors: int = 20,
+        *,
+        event_weights: Mapping[str, float] | None = None,
+        half_life_days: float | None = None,
+        count_repeats: bool | None = None,
+        show_progress: bool = False,
+    ) -> None:
+        # ImplicitBM25 has its own __init__, which adds k1 and b.
+        self.n_neighbors = n_neighbors
+        self.event_weights = event_weights
+        self.half_life_days = half_life_days
+        self.count_repeats = count_repeats
+        self.show_progress = show_progress
+
     @abstractmethod
     def _implicit_model(self, nearest_neighbours: ModuleType, k: int) -> Any:
         """Return the unfitted implicit recommender."""
@@ -117,21 +133,6 @@ class ImplicitCosine(_ImplicitItemItem):
     similarity_ : csr_array, items x items, float32
         implicit's similarity rows without the diagonal, in canonical CSR form.
     """
-
-    def __init__(
-        self,
-        n_neighbors: int = 20,
-        *,
-        event_weights: Mapping[str, float] | None = None,
-        half_life_days: float | None = None,
-        count_repeats: bool | None = None,
-        show_progress: bool = False,
-    ) -> None:
-        self.n_neighbors = n_neighbors
-        self.event_weights = event_weights
-        self.half_life_days = half_life_days
-        self.count_repeats = count_repeats
-        self.show_progress = show_progress
 
     def _implicit_model(self, nearest_neighbours: ModuleType, k: int) -> Any:
         return nearest_neighbours.CosineRecommender(K=k, num_threads=0)
@@ -212,21 +213,6 @@ class ImplicitTFIDF(_ImplicitItemItem):
     similarity_ : csr_array, items x items, float32
         implicit's similarity rows without the diagonal, in canonical CSR form.
     """
-
-    def __init__(
-        self,
-        n_neighbors: int = 20,
-        *,
-        event_weights: Mapping[str, float] | None = None,
-        half_life_days: float | None = None,
-        count_repeats: bool | None = None,
-        show_progress: bool = False,
-    ) -> None:
-        self.n_neighbors = n_neighbors
-        self.event_weights = event_weights
-        self.half_life_days = half_life_days
-        self.count_repeats = count_repeats
-        self.show_progress = show_progress
 
     def _implicit_model(self, nearest_neighbours: ModuleType, k: int) -> Any:
         return nearest_neighbours.TFIDFRecommender(K=k, num_threads=0)

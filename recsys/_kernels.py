@@ -192,7 +192,7 @@ def _accumulate_tracked(
     shared: np.ndarray,
     touched: np.ndarray,
 ) -> int:
-    """Like :func:`_accumulate`, also listing the items visited; returns their number."""
+    """Accumulate row ``i`` as :func:`_accumulate` does, list the items visited in ``touched`` and return their number."""
     n_touched = 0
     for p in range(t_indptr[i], t_indptr[i + 1]):
         user = t_indices[p]
@@ -217,7 +217,7 @@ def _accumulate_tracked(
 def _take_touched(
     j: int, accumulated: np.ndarray, shared: np.ndarray, use_weights: bool, count_support: bool
 ) -> tuple[float, float]:
-    """Return the weighted co-occurrence and the support of touched item j, zeroing its slots."""
+    """Read the weighted co-occurrence and the support of touched item j, and zero its slots."""
     weighted = np.float64(accumulated[j])
     if count_support:
         support = shared[j]
@@ -268,8 +268,8 @@ def _emit_touched(
             continue
         # Rank at the stored float32 precision, so equal stored scores tie exactly.
         score = np.float32(_score(measure, weighted, support, i, j, norms, counts, n_users))
-        # Most candidates lose to the worst kept one once the heap is full; that
-        # test is inlined here, and only winners pay for the heap call.
+        # Once the heap is full, most candidates lose to its worst entry. That test is
+        # inlined here, so only winners pay for the heap call.
         if score > 0.0 and (size < capacity or _worse(heap_values[0], heap_indices[0], score, j)):
             size = _heap_offer(heap_values, heap_indices, size, score, j)
     _emit(out_row, heap_values, heap_indices, size, out_indices, out_values, out_lengths)
@@ -277,7 +277,7 @@ def _emit_touched(
 
 @numba.njit(cache=True)
 def _nonzero_positions(accumulated: np.ndarray, block_order: np.ndarray, touched: np.ndarray) -> int:
-    """List the nonzero positions of ``accumulated`` into ``touched``; return their number.
+    """List the nonzero positions of ``accumulated`` into ``touched`` and return their number.
 
     The scan goes block by block in ``block_order``, a fixed shuffle: within a
     block it is sequential, and across blocks the order no longer follows the

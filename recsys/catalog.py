@@ -18,8 +18,8 @@ item is available from ``available_from`` (inclusive) until ``available_until``
 means midnight UTC at its start, and a naive time is taken as UTC.
 
 A model attaches a catalogue with :meth:`recsys.Recommender.set_catalog`. Items in
-the catalogue that the model does not know are kept and reported but never
-recommended. Items the model knows and the catalogue lacks have every attribute
+the catalogue that the model does not contain are kept and reported but never
+recommended. Items the model contains and the catalogue lacks have every attribute
 missing (see :class:`recsys.rules.Rules` for how rules treat missing values).
 """
 
@@ -57,7 +57,7 @@ KINDS: tuple[Kind, ...] = ("string", "number", "bool", "datetime")
 #: Missing value of a datetime column (int64 nanoseconds since the Unix epoch).
 _NAT = np.iinfo(np.int64).min
 _MAX_NS = np.iinfo(np.int64).max
-#: Compiled rule sets kept per catalogue view; the oldest is dropped beyond this.
+#: Maximum compiled rule sets cached per catalogue view. Beyond it, the oldest is dropped.
 _MAX_CACHED_RULES = 128
 _TRUE_TEXT = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
@@ -71,9 +71,13 @@ class CatalogColumn:
     name : str
     kind : {"string", "number", "bool", "datetime"}
     values : ndarray
-        string: int32 codes into ``categories``, -1 when missing; number: float64,
-        NaN when missing; bool: int8 1 or 0, -1 when missing; datetime: int64
-        nanoseconds since the Unix epoch (UTC), int64 minimum when missing.
+        The values, typed by ``kind``, each with its marker for a missing value:
+
+        - string: int32 codes into ``categories``, -1 when missing.
+        - number: float64, NaN when missing.
+        - bool: int8 1 or 0, -1 when missing.
+        - datetime: int64 nanoseconds since the Unix epoch (UTC), int64 minimum
+          when missing.
     categories : tuple of str
         The distinct strings of a string column, sorted; empty for other kinds.
     """
@@ -160,10 +164,10 @@ class Catalog:
         Raises
         ------
         DataValidationError
-            Naming the column, the value and the 0-based row, for a missing
-            ``item_id`` column, a missing or duplicate id, a value of an unsupported
-            type (list, dict, bytes, ...), a column mixing kinds (for example str
-            and int), an infinite number, or a date that cannot be parsed.
+            For a missing ``item_id`` column, a missing or duplicate id, a value
+            of an unsupported type (list, dict, bytes, ...), a column mixing kinds
+            (for example str and int), an infinite number, or a date that cannot
+            be parsed. The message names the column, the value and the 0-based row.
         """
         if not isinstance(frame, pd.DataFrame):
             raise DataValidationError(f"a catalogue must be a pandas DataFrame; got {type(frame).__name__}")
@@ -533,7 +537,7 @@ class CatalogView:
 
 
 def _unique_ids(ids: np.ndarray, frame: pd.DataFrame) -> tuple[IdMap, np.ndarray]:
-    """Return the id map and each input row's position in it; duplicates raise."""
+    """Build the id map and return it with each input row's position in it. A duplicate id raises."""
     duplicated = pd.Series(ids).duplicated(keep=False).to_numpy()
     if duplicated.any():
         rows = np.flatnonzero(duplicated)
@@ -569,7 +573,7 @@ def _build_column(name: str, series: pd.Series, item_ids: pd.Series) -> CatalogC
             row,
             values[row],
             item_ids,
-            f"holds a {type(values[row]).__name__}, which a catalogue cannot store; "
+            f"contains a {type(values[row]).__name__}, which a catalogue cannot store; "
             f"use str, int, float, bool or a date",
         )
     found = list(dict.fromkeys(kinds[present].tolist()))
@@ -609,7 +613,7 @@ def _number_column(name: str, numbers: np.ndarray, item_ids: pd.Series) -> Catal
     infinite = np.isinf(numbers)
     if infinite.any():
         row = int(np.flatnonzero(infinite)[0])
-        raise _bad_value(name, row, numbers[row], item_ids, "must hold finite numbers")
+        raise _bad_value(name, row, numbers[row], item_ids, "must contain finite numbers")
     return CatalogColumn(name, "number", numbers.astype(np.float64))
 
 
@@ -633,7 +637,7 @@ def _datetime_column(name: str, series: pd.Series, item_ids: pd.Series) -> Catal
                 int(row),
                 value,
                 item_ids,
-                "must hold ISO 8601 dates or times from 1678 to 2261, such as 2026-12-24T09:00Z",
+                "must contain ISO 8601 dates or times from 1678 to 2261, such as 2026-12-24T09:00Z",
             )
         result[row] = nanoseconds
     return CatalogColumn(name, "datetime", result)

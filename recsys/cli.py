@@ -384,20 +384,23 @@ def _read_store_events(url: str, *, show_progress: bool) -> tuple[pd.DataFrame, 
         parsed = make_url(url)
     except ArgumentError as error:
         raise DataValidationError(f"--from-store must be a SQLAlchemy URL; {error}") from error
-    shown = parsed.render_as_string(hide_password=True)
+    masked_url = parsed.render_as_string(hide_password=True)
     # Opening a missing SQLite file would create an empty one.
     if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").is_file():
         raise DataValidationError(
-            f"event store file not found: {parsed.database!r} (from --from-store {shown})"
+            f"event store file not found: {parsed.database!r} (from --from-store {masked_url})"
         )
     try:
         with EventStore(url) as store:
             read = store.read_events_with_mark(show_progress=show_progress)
     except SQLAlchemyError as error:
         reason = getattr(error, "orig", None) or error
-        raise DataValidationError(f"cannot read the events of the store {shown}: {reason}") from error
+        raise DataValidationError(f"cannot read the events of the store {masked_url}: {reason}") from error
     logger.info(
-        "read %s events up to row id %s from the store %s", f"{len(read.events):,}", read.high_water_mark, shown
+        "read %s events up to row id %s from the store %s",
+        f"{len(read.events):,}",
+        read.high_water_mark,
+        masked_url,
     )
     return read.events, read.high_water_mark
 

@@ -467,7 +467,7 @@ def _replace_rows(
     new_indices: np.ndarray,
     new_arrays: list[np.ndarray],
 ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-    """Return CSR arrays in which the sorted, unique ``rows`` hold the given entries instead.
+    """Return CSR arrays in which the sorted, unique ``rows`` contain the new entries instead.
 
     The new entries must be sorted by (row, column) and lie in ``rows``. The other
     rows are copied in one vectorised pass, so the cost is linear in the size.
@@ -1024,7 +1024,7 @@ def _set_state(
     metadata: pd.DataFrame | None,
     old_support: sp.csr_array | None,
 ) -> None:
-    """Install the new histories on ``model``, refitting every similarity row when asked."""
+    """Install the new histories on ``model``, refitting every similarity row on request."""
     model.user_ids_ = state.user_ids
     model.item_ids_ = state.item_ids
     model.user_items_ = user_items
@@ -1165,7 +1165,7 @@ def _advance_data_end(model: ItemKNN, batch: Interactions) -> None:
 
     ``data_until_`` stays unknown when either part has no timestamps, because the
     other part's newest time does not bound it. The new events need not come from
-    the event store, so its mark no longer says which stored events the model
+    the event store, so its mark no longer indicates which stored events the model
     contains. A caller that read them from the store sets the new mark itself.
     """
     if batch.n_events == 0:

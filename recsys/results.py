@@ -128,10 +128,10 @@ class Recommendations(Sequence[Recommendation]):
         signals : bool, optional
             Add a ``signals`` column: a list of ``(event, item_id)`` tuples per row,
             as :attr:`Recommendation.signals`. None (the default) adds it when any
-            item has signals, which only models that score event types apart
-            (:class:`~recsys.models.cross_occurrence.CrossOccurrence`) fill; pass
-            True to get the column for every list of such a model, including a list
-            of popular items only.
+            item has signals. Only models that score event types apart
+            (:class:`~recsys.models.cross_occurrence.CrossOccurrence`) fill them.
+            Pass True to get the column for every list of such a model, including
+            a list of popular items only.
         """
         columns: dict[str, Any] = {
             "item_id": pd.Series(self.item_ids, dtype=object),

@@ -1,11 +1,11 @@
 """Learn the weight of each event type (view, cart, purchase) from future purchases.
 
-:func:`tune_event_weights` holds out the last part of the events as validation,
-searches the event weights one type at a time (coordinate search over a small
-grid), and then measures, for each event type, the metric with the best weights
-and with that type's weight set to 0. A paired bootstrap over the validation
-users gives an interval for the difference, so the result says whether each
-event type helps, hurts, or makes no clear difference.
+:func:`tune_event_weights` holds out the last part of the events as validation
+and searches the event weights one type at a time (coordinate search over a
+small grid). It then measures, for each event type, the metric with the best
+weights and with that type's weight set to 0. A paired bootstrap over the
+validation users gives an interval for the difference, so the result shows
+whether each event type helps, hurts, or makes no clear difference.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 #: Candidate weights tried for each event type. 0 leaves the type out.
 DEFAULT_WEIGHT_GRID = (0.0, 0.5, 1.0, 2.0, 5.0)
 
-#: Minimum number of validation users with targets; below it
+#: Minimum number of validation users with targets. Below it,
 #: :attr:`EventWeightsResult.inconclusive_reason` is set. A rough floor, not a power
 #: calculation: with fewer users, one user's hit decides the ranking of the weight sets.
 MIN_VALIDATION_USERS = 30
@@ -120,7 +120,7 @@ def tune_event_weights(
     n_bootstrap: int = 200,
     seed: int = 0,
 ) -> EventWeightsResult:
-    """Search the event weights that best predict future purchases, and say which types help.
+    """Search the event weights that best predict future purchases, and report which types help.
 
     Parameters
     ----------
@@ -180,7 +180,7 @@ def tune_event_weights(
     its default this matters only for the relevant events themselves: at
     purchase weight 0 the model may recommend items the user already bought,
     which are never targets, so that candidate is judged as a model that does not
-    know about purchases.
+    use purchases.
 
     Coordinate search can miss a better combination that needs two weights to
     change at once. With 3 event types and 5 values one pass costs at most 15
@@ -197,7 +197,7 @@ def tune_event_weights(
     values = _check_grid(grid)
     params = dict(model_params or {})
     if "event_weights" in params:
-        raise DataValidationError("model_params must not set event_weights: they are what is searched")
+        raise DataValidationError("model_params must not set event_weights, because the search sets them")
 
     exclude = list(relevant_events) if exclude_seen is None else exclude_seen
     split_exclude = exclude if isinstance(exclude, bool) else list(exclude)
@@ -207,7 +207,7 @@ def tune_event_weights(
     present = sorted(set(split.train["event"]) & set(current))
     if len(present) < 2:
         raise DataValidationError(
-            f"the training events hold only the event type(s) {present} of {sorted(current)}, so no "
+            f"the training events contain only the event type(s) {present} of {sorted(current)}, so no "
             f"weight can be set against another; tuning event weights needs at least two types, such "
             f"as views and purchases (purchase-only data such as Online Retail has one)"
         )

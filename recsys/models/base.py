@@ -61,7 +61,7 @@ logger = logging.getLogger(__name__)
 #: Number of history items named in ``Recommendation.because``.
 N_REASONS = 3
 
-#: Gated neighbour tables kept per model, one per ``min_support`` value asked for.
+#: Gated neighbour tables cached per model, one per requested ``min_support`` value.
 _MAX_GATED_TABLES = 8
 
 _DATA_PARAMS = ("event_weights", "half_life_days", "count_repeats")
@@ -233,7 +233,7 @@ class Recommender(ABC):
         }
         self.n_events_ = interactions.n_events
         self.data_until_: pd.Timestamp | None = interactions.data_until
-        # Only a store read knows its mark; `recsys train --from-store` sets it after the fit.
+        # Only a store read has a mark, so `recsys train --from-store` sets it after the fit.
         self.store_high_water_mark_: int | None = None
         self._set_popular_order()
 
@@ -591,7 +591,7 @@ class Recommender(ABC):
         """Attach a catalogue of item attributes, replacing the current one and the metadata.
 
         Rules read the catalogue, and :meth:`get_item_metadata` returns its
-        attributes from now on. Catalogue items the model does not know are kept
+        attributes from now on. Catalogue items the model does not contain are kept
         (they are saved with the model) but never recommended; they are logged and
         listed in :meth:`catalog_summary`. Model items the catalogue lacks have no
         attributes. The model's ``version_`` does not change.
@@ -628,7 +628,7 @@ class Recommender(ABC):
             )
         view = catalog.align(self.item_ids_)
         metadata = view.metadata_frame()
-        # Assigned last, so a request running meanwhile sees the old or the new catalogue whole.
+        # Assigned last, so a concurrent request reads either the old or the new catalogue whole.
         self._aligned_catalog = view
         self.item_metadata_ = metadata
         self.catalog_ = catalog
@@ -648,7 +648,7 @@ class Recommender(ABC):
         -------
         dict
             ``items`` (catalogue rows), ``matched`` (rows of items the model
-            knows), ``unknown_items`` (ids of the other rows), ``missing_items``
+            contains), ``unknown_items`` (ids of the other rows), ``missing_items``
             (model items without a row) and ``columns`` (the kind of each
             attribute). All counts are 0 when the model has no catalogue.
         """
@@ -1133,7 +1133,7 @@ def _recent_frame(events: pd.DataFrame, event_weights: Mapping[str, float]) -> p
         bad = ~np.isfinite(weight) | (weight < 0)
         if bad.any():
             raise DataValidationError(
-                f"column 'weight' of recent events must hold finite numbers >= 0; "
+                f"column 'weight' of recent events must contain finite numbers >= 0; "
                 f"{int(bad.sum())} bad row(s), first at row {int(np.flatnonzero(bad)[0])}"
             )
     frame["value"] = frame["event"].map(event_weights).to_numpy(dtype=np.float64) * weight

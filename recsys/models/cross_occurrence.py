@@ -32,11 +32,11 @@ logger = logging.getLogger(__name__)
 class CrossOccurrence(Recommender):
     """Purchase prediction from cross-occurrence indicators scored by log-likelihood ratio.
 
-    For the primary event type ``P`` (users x items, 1 where a user had the event)
-    and each indicator event type ``E`` (the primary itself first, then the
-    secondary types such as views and carts), fitting counts
-    ``C_E = E^T P``: ``C_E[j, i]`` users did ``E`` on item ``j`` and the primary
-    event on item ``i``. Each stored pair is scored with Dunning's log-likelihood
+    ``P`` is the primary event type (users x items, 1 where a user had the event).
+    The indicator event types ``E`` are the primary itself first, then the
+    secondary types such as views and carts. For each ``E``, fitting counts
+    ``C_E = E^T P``, so ``C_E[j, i]`` users did ``E`` on item ``j`` and the
+    primary event on item ``i``. Each stored pair is scored with Dunning's log-likelihood
     ratio (G², see :mod:`recsys.llr`) of the 2 x 2 table over all ``N`` fitted
     users::
 
@@ -48,7 +48,7 @@ class CrossOccurrence(Recommender):
     over-represented among those users (``k11 * N > r_j * c_i``), its G² is at
     least ``min_llr``, and it is among the ``n_neighbors`` best of row ``j`` of
     that indicator (ties to the smaller item position). The primary indicator
-    ``P^T P`` drops the diagonal; a secondary indicator keeps it, because viewing
+    ``P^T P`` drops the diagonal. A secondary indicator keeps it, because viewing
     an item and then buying that same item is the strongest browse signal.
 
     A request scores item ``i`` as
@@ -85,7 +85,7 @@ class CrossOccurrence(Recommender):
     Attributes
     ----------
     indicators_ : csr_array, (n_indicators * n_items) x n_items, float32
-        The indicator matrices stacked: row ``s * n_items + j`` holds the G² of the
+        The indicator matrices stacked: row ``s * n_items + j`` contains the G² of the
         pairs ``(j, i)`` of indicator ``s``.
     indicator_events_ : tuple of str
         The event type of each indicator, the primary event first.
@@ -199,7 +199,7 @@ class CrossOccurrence(Recommender):
         self.indicator_weights_ = weights
 
     def _indicator_events(self, interactions: Interactions) -> tuple[str, ...]:
-        """Return the indicator event types, the primary first, after checking them."""
+        """Validate the indicator event types and return them, the primary first."""
         known = interactions.event_weights
         if not isinstance(self.primary_event, str) or self.primary_event not in known:
             raise DataValidationError(

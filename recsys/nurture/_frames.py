@@ -13,13 +13,13 @@ from recsys._ids import Id
 from recsys.data import _timestamp_column
 from recsys.exceptions import DataValidationError
 
-#: Columns of a nurture events table: the lead, the event type and its time are
-#: required; ``item_id`` (for product events) and ``weight`` are optional.
+#: Columns of a nurture events table. The lead, the event type and its time are
+#: required, while ``item_id`` (for product events) and ``weight`` are optional.
 EVENT_COLUMNS = ("user_id", "event", "timestamp", "item_id", "weight")
 
 
 def check_lead_id(value: Any, name: str = "lead_id") -> Id:
-    """Return a lead id as a plain int or str, or raise for any other type."""
+    """Validate a lead id and return it as a plain int or str. Any other type raises."""
     if isinstance(value, (bool, np.bool_)) or value is None:
         raise DataValidationError(f"{name} must be an int or a non-empty str; got {value!r}")
     if isinstance(value, (int, np.integer)):
@@ -67,12 +67,12 @@ def to_utc(value: Any, name: str) -> pd.Timestamp:
     return parsed.tz_localize("UTC") if parsed.tzinfo is None else parsed.tz_convert("UTC")
 
 
-#: Longest period accepted in days (about 100 years); pandas time spans end near 292 years.
+#: Maximum period accepted in days (about 100 years), because pandas time spans end near 292 years.
 MAX_DAYS = 36_500
 
 
 def check_days(value: Any, name: str, *, allow_none: bool = False, allow_zero: bool = True) -> float | None:
-    """Return a number of days as a float, checking that it is finite, not negative and at most MAX_DAYS."""
+    """Validate a number of days (finite, not negative, at most MAX_DAYS) and return it as a float."""
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
@@ -152,7 +152,7 @@ def _missing(value: Any) -> bool:
 def _plain(value: Any) -> Id:
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return int(value)
-    # A column of integer ids with empty cells is read as float; 85123.0 is the id 85123.
+    # A column of integer ids with empty cells is read as float, so 85123.0 is the id 85123.
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return int(value)
     return str(value)

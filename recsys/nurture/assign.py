@@ -13,7 +13,7 @@ considered before anyone's second choice, with ties going to the higher raw
 score, then to the earlier lead and the better rank. Backfilled candidates
 (``reason="popular"``) then fill the leads still short, in lead order and
 popularity order. An item that reaches its cap is skipped for the remaining
-pairs, so a lead loses a pick only to a lead that wanted it relatively more.
+pairs, so a lead loses a pick only to a lead with a higher relative score for it.
 Greedy is not optimal: a maximum-weight b-matching could keep more total score,
 at a cost that grows much faster with the list size.
 """

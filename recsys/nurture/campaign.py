@@ -62,7 +62,7 @@ class Campaign:
     exclude_seen : bool or sequence of str, default True
         Items of the lead's history that are not sent, as ``exclude_seen`` of
         :meth:`recsys.Recommender.recommend`: True for any event type. Bought
-        items are never sent, whatever this says.
+        items are never sent, whatever this option is set to.
     engagement_events : sequence of str, optional
         Event types that count as engaging with a send, for choosing the leads of
         the next round. None means any event.
@@ -118,7 +118,7 @@ class Campaign:
             raise DataValidationError(f"backfill must be True or False; got {self.backfill!r}")
 
     def check_round(self, round_number: Any) -> int:
-        """Return ``round_number`` if it is a round of this campaign, else raise."""
+        """Validate that ``round_number`` is a round of this campaign and return it."""
         if isinstance(round_number, bool) or not isinstance(round_number, int):
             raise DataValidationError(f"round must be an int from 1 to {self.rounds}; got {round_number!r}")
         if not 1 <= round_number <= self.rounds:
@@ -178,7 +178,7 @@ def _id_tuple(values: Any, name: str) -> tuple[Id, ...]:
         raise DataValidationError(f"{name} must be a list of item ids; got {values!r}")
     for value in values:
         if isinstance(value, bool) or not isinstance(value, (int, str)):
-            raise DataValidationError(f"{name} must hold int or str item ids; got {value!r}")
+            raise DataValidationError(f"{name} must contain int or str item ids; got {value!r}")
     return tuple(values)
 
 

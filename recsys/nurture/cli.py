@@ -196,7 +196,7 @@ def _handoff(args: argparse.Namespace) -> int:
 
 
 def _recorded_text(result: RoundResult, dry_run: bool) -> str:
-    """Say what the run wrote to the ledger, so a re-run does not read as a new send."""
+    """Describe what the run wrote to the ledger, so a re-run does not read as a new send."""
     if dry_run:
         return "dry run, nothing recorded"
     earlier = sum(1 for plan in result.plans if plan.items and plan.already_sent)

@@ -62,7 +62,7 @@ DEFAULT_POINTS: Mapping[str, float] = {
 class StageRule:
     """The condition a lead must meet to be at a funnel stage.
 
-    Every condition that is set must hold.
+    A lead must meet every condition that is set.
 
     Attributes
     ----------
@@ -234,11 +234,11 @@ class EngagementConfig:
         return cls.from_dict(read_config_file(path, "engagement config"))
 
 
-def read_config_file(path: str | PathLike[str], what: str) -> dict[str, Any]:
+def read_config_file(path: str | PathLike[str], label: str) -> dict[str, Any]:
     """Read a JSON or TOML file into a dict."""
     source = Path(path)
     if not source.is_file():
-        raise DataValidationError(f"{what} file not found: {str(source)!r}")
+        raise DataValidationError(f"{label} file not found: {str(source)!r}")
     try:
         if source.suffix == ".toml":
             with source.open("rb") as handle:
@@ -246,11 +246,11 @@ def read_config_file(path: str | PathLike[str], what: str) -> dict[str, Any]:
         if source.suffix == ".json":
             document = json.loads(source.read_text(encoding="utf-8"))
             if not isinstance(document, dict):
-                raise DataValidationError(f"{what} file {str(source)!r} must hold a JSON object")
+                raise DataValidationError(f"{label} file {str(source)!r} must contain a JSON object")
             return document
     except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise DataValidationError(f"cannot read {what} file {str(source)!r}: {error}") from error
-    raise DataValidationError(f"{what} file must end in .json or .toml; got {str(source)!r}")
+        raise DataValidationError(f"cannot read {label} file {str(source)!r}: {error}") from error
+    raise DataValidationError(f"{label} file must end in .json or .toml; got {str(source)!r}")
 
 
 def _stage_rule(document: Any) -> StageRule:
@@ -369,8 +369,8 @@ def score_leads(
             originals[key] = lead
             keys.append(key)
     if leads is not None:
-        wanted = {id_key(check_lead_id(lead)) for lead in leads}
-        keys = [key for key in keys if key in wanted]
+        requested = {id_key(check_lead_id(lead)) for lead in leads}
+        keys = [key for key in keys if key in requested]
 
     result: dict[str, Engagement] = {}
     for key in keys:

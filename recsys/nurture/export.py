@@ -226,7 +226,7 @@ def write_table(frame: pd.DataFrame, path: str | PathLike[str]) -> Path:
         elif isinstance(flat[column].dtype, pd.DatetimeTZDtype):
             flat[column] = [None if pd.isna(value) else value.isoformat() for value in flat[column]]
         elif flat[column].dtype == object and column.endswith("_id"):
-            # Ids of one column may mix int and str; the text of each is its id.
+            # Ids of one column may mix int and str, so each id is written as its text key.
             flat[column] = flat[column].map(id_key).astype(object)
     if suffix == ".csv":
         flat.to_csv(target, index=False, encoding="utf-8")

@@ -215,8 +215,8 @@ class SendLedger:
         -------
         list of Send
             In the input order, the stored send of each (campaign, round, lead):
-            the given one when it was new, else the one recorded earlier, which
-            wins even when its items or model version differ.
+            the input send when it was new, else the one recorded earlier. The
+            earlier send wins even when its items or model version differ.
         """
         if not sends:
             return []
@@ -224,7 +224,7 @@ class SendLedger:
             try:
                 return self._record_once(sends)
             except IntegrityError:
-                # Another writer stored some of these sends first; the next attempt reads theirs.
+                # Another writer stored some of these sends first, so the next attempt reads theirs.
                 logger.info("recording %d sends raced with another writer (attempt %d)", len(sends), attempt)
         raise DataValidationError(
             f"could not record {len(sends)} sends after {_RECORD_ATTEMPTS} attempts because other writers "
@@ -432,13 +432,13 @@ def _decode_id(text: str, kind: str) -> Id:
 
 
 def _as_datetime(moment: pd.Timestamp) -> datetime:
-    # Python datetimes and both databases keep microseconds; a fractional cooldown in
+    # Python datetimes and both databases keep microseconds. A fractional cooldown in
     # days can give nanoseconds, which are cut here rather than warned about.
     return moment.tz_convert("UTC").floor("us").to_pydatetime()
 
 
 def _as_timestamp(value: datetime) -> pd.Timestamp:
-    # SQLite returns the stored UTC time without a zone; PostgreSQL returns it with one.
+    # SQLite returns the stored UTC time without a zone, but PostgreSQL returns it with one.
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return pd.Timestamp(value).tz_convert("UTC")

@@ -70,9 +70,9 @@ class LeadPlan:
     model_version : str
         Version of the model that chose the items.
     sent_at : pandas.Timestamp or None
-        When the items were recorded, UTC: the run that sent them first, so an
-        earlier run for ``already_sent``; the time of this run in a dry run;
-        None when the lead got no item.
+        When the items were recorded, UTC. This is the time of the run that sent
+        them first, which is an earlier run when ``already_sent`` is True. A dry
+        run gives its own time, and a lead that got no item has None.
     """
 
     lead_id: Id
@@ -108,7 +108,7 @@ class RoundResult:
         The relevance the exposure caps cost, over the leads assigned in this run.
     unknown_items : tuple of ids
         Item ids of ``exclude_items`` or of the events that the model does not
-        know; they were ignored.
+        contain. They were ignored.
     recorded : bool
         False for a dry run, which writes nothing to the ledger.
     sends_recorded : int
@@ -175,10 +175,10 @@ def engaged_leads(
         frame = frame[frame["event"].isin(list(campaign.engagement_events))]
     latest = frame.groupby("lead_key")["timestamp"].max()
 
-    wanted = None if leads is None else unique_leads(leads)
-    sends = ledger.sends(campaign.campaign_id, round_number, wanted)
+    requested = None if leads is None else unique_leads(leads)
+    sends = ledger.sends(campaign.campaign_id, round_number, requested)
     sent_at = {id_key(send.lead_id): send.sent_at for send in sends}
-    order = [send.lead_id for send in sends] if wanted is None else wanted
+    order = [send.lead_id for send in sends] if requested is None else requested
     return [
         lead
         for lead in order
@@ -224,8 +224,8 @@ def run_round(
         ``recent``. They give the engagement score, decide who engaged, and those
         of the model's event types with an ``item_id`` that the model was not
         fitted on join the lead's history as recent events. A bool ``recent``
-        column says which events those are, for a caller that knows it better
-        than a time can, such as the service with its event store's row ids.
+        column marks which events those are, for a caller that can tell them
+        apart better than a time can, such as the service with its event store's row ids.
     now : time, optional
         The time of the run (default: the current time, UTC): the send time, the
         end of the cooldown window, and the time events are considered up to.
@@ -242,7 +242,7 @@ def run_round(
         by an older recsys), every event joins. Not allowed together with a
         ``recent`` column.
     candidate_pool : int, optional
-        Candidates asked per lead before the caps; default
+        Candidates requested per lead before the caps. Default:
         ``max(20, 5 * items_per_round)``.
     dry_run : bool, default False
         Pick the items but record nothing.
@@ -340,9 +340,9 @@ def run_round(
     ]
     final: dict[str, tuple[Send | None, bool]] = {key: (send, True) for key, send in stored.items()}
     recorded = new_sends if dry_run else ledger.record(new_sends)
-    for fresh, kept in zip(new_sends, recorded, strict=True):
+    for fresh, recorded_send in zip(new_sends, recorded, strict=True):
         # The ledger returns an earlier send instead when another writer recorded the lead first.
-        final[id_key(kept.lead_id)] = (kept, kept is not fresh)
+        final[id_key(recorded_send.lead_id)] = (recorded_send, recorded_send is not fresh)
     known = {
         id_key(lead): result.known_user is not False or id_key(lead) in picker.recent
         for lead, result in zip(new_targets, candidates, strict=True)
@@ -469,7 +469,7 @@ class _Picker:
             & product_events["recent"].to_numpy(dtype=bool)
         ]
         self.recent = _recent_weights(model, recent)
-        # Recent items the campaign's exclude_seen names; True is handled by recommend itself.
+        # Recent items of the event types in the campaign's exclude_seen. A True exclude_seen is left to recommend.
         self.recent_seen: dict[str, list[Id]] = {}
         if isinstance(self.exclude_seen, tuple):
             seen = recent[recent["event"].isin(list(self.exclude_seen))]
@@ -575,7 +575,7 @@ def _mark_recent(
         if recent_after is not None:
             raise DataValidationError(
                 f"the events have a 'recent' column and recent_after={recent_after!r} is given, but "
-                f"only one may say which events are recent; drop the column or recent_after"
+                f"only one may mark which events are recent; drop the column or recent_after"
             )
         flags = events["recent"]
         if not pd.api.types.is_bool_dtype(flags.dtype):

@@ -98,7 +98,7 @@ def test_catalog_missing_id_column_rejected() -> None:
 def test_catalog_unsupported_value_rejected() -> None:
     frame = pd.DataFrame({"item_id": ["a", "b"], "tags": ["x", ["y", "z"]]})
 
-    with pytest.raises(DataValidationError, match=r"column 'tags' holds a list.*row 1 .*item_id='b'"):
+    with pytest.raises(DataValidationError, match=r"column 'tags' contains a list.*row 1 .*item_id='b'"):
         Catalog.from_frame(frame)
 
 
@@ -112,7 +112,7 @@ def test_catalog_mixed_kinds_rejected() -> None:
 def test_catalog_bad_date_rejected() -> None:
     frame = pd.DataFrame({"item_id": [1, 2], "available_from": ["2026-01-01", "next week"]})
 
-    with pytest.raises(DataValidationError, match=r"'available_from' must hold ISO 8601.*row 1.*'next week'"):
+    with pytest.raises(DataValidationError, match=r"'available_from' must contain ISO 8601.*row 1.*'next week'"):
         Catalog.from_frame(frame)
 
 
@@ -126,7 +126,7 @@ def test_catalog_out_of_range_date_rejected() -> None:
 def test_catalog_infinite_number_rejected() -> None:
     frame = pd.DataFrame({"item_id": [1, 2], "price": [1.0, np.inf]})
 
-    with pytest.raises(DataValidationError, match=r"'price' must hold finite numbers.*row 1"):
+    with pytest.raises(DataValidationError, match=r"'price' must contain finite numbers.*row 1"):
         Catalog.from_frame(frame)
 
 

@@ -394,7 +394,7 @@ def test_recent_column_decides(model):
 def test_recent_column_with_recent_after_raises(model):
     flagged = lead_events("d").assign(recent=True)
 
-    with pytest.raises(DataValidationError, match="only one may say which events are recent"):
+    with pytest.raises(DataValidationError, match="only one may mark which events are recent"):
         next_best(model, "d", flagged, now=START, recent_after=FIT_TIME)
 
 

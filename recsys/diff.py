@@ -67,22 +67,22 @@ class ModelDiff:
 
     @property
     def mean_jaccard(self) -> float:
-        """Mean Jaccard index over the compared items; NaN when none were compared."""
+        """Mean Jaccard index over the compared items, or NaN when none were compared."""
         return float(self.items["jaccard"].mean()) if len(self.items) else math.nan
 
     @property
     def min_jaccard(self) -> float:
-        """Smallest Jaccard index over the compared items; NaN when none were compared."""
+        """Smallest Jaccard index over the compared items, or NaN when none were compared."""
         return float(self.items["jaccard"].min()) if len(self.items) else math.nan
 
     @property
     def mean_overlap(self) -> float:
-        """Mean overlap@n over the compared items; NaN when none were compared."""
+        """Mean overlap@n over the compared items, or NaN when none were compared."""
         return float(self.items["overlap"].mean()) if len(self.items) else math.nan
 
     @property
     def top1_changed_share(self) -> float:
-        """Share of compared items whose first neighbour differs; NaN when none were compared."""
+        """Share of compared items whose first neighbour differs, or NaN when none were compared."""
         if not len(self.items):
             return math.nan
         changed = [

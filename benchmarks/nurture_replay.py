@@ -3,8 +3,8 @@
 Protocol:
 
 1. Round 1 at the cut-off (2011-09-01 UTC by default): fit on the purchases
-   before it, send every customer who bought before it three products they had
-   not bought, and count a hit when the customer bought one of them in the
+   before it. Send every customer who bought before it three products they had
+   not bought. Count a hit when the customer bought one of them in the
    following 30 days. Three campaigns go through the same
    :func:`recsys.nurture.run_round` code, so they share every exclusion:
    item-item (``ItemKNN`` defaults, popular backfill), popularity
@@ -116,7 +116,7 @@ def replay(
                 history = purchases[purchases["timestamp"] < now]
                 model = factory().fit(Interactions.from_events(history, item_metadata=items))
                 started = time.perf_counter()
-                # The model already holds every purchase before `now`, so none joins as a recent event.
+                # The model already contains every purchase before `now`, so none joins as a recent event.
                 result = run_round(
                     campaign, round_number, model, ledger, customers, purchases, now=now, recent_after=now
                 )

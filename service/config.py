@@ -41,8 +41,8 @@ class Settings(BaseSettings):
         SQLite file ``events.sqlite3`` beside the model directory.
     api_keys : list of SecretStr
         Keys accepted in the ``X-API-Key`` header. Write and admin endpoints
-        require one; with no keys set they answer 403. The environment variable
-        holds the keys separated by commas.
+        require one. With no keys set, they respond with 403. The environment
+        variable contains the keys separated by commas.
     read_requires_key : bool
         Whether the read endpoints (recommendations, similar items) require a key too.
     cors_origins : list of str
@@ -50,13 +50,13 @@ class Settings(BaseSettings):
         ``https://shop.example``; ``*`` allows any. Comma-separated in the
         environment. Empty (the default) sends no CORS headers.
     max_body_bytes : int
-        Largest request body accepted; a larger one is answered with 413.
+        Largest request body accepted. A larger one gets a 413 response.
     max_events : int
         Largest number of events in one ``POST /v1/events`` batch.
     engagement_events : list of str
         Event types that ``POST /v1/events`` stores besides the served model's
         own, for engagement scoring only (nurture grades); recommendations ignore
-        them. Comma-separated in the environment. The default holds the event
+        them. Comma-separated in the environment. The default contains the event
         types of the default engagement points: time_on_page, video,
         brochure_download, email_open and email_click.
     reload_interval_s : float

@@ -138,9 +138,9 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
 
 
 def _undecodable_body(request: Request, cause: UnicodeDecodeError) -> JSONResponse:
-    """Answer a JSON body that is not UTF-8 text like any other invalid JSON, with 422.
+    """Reject a JSON body that is not UTF-8 text with 422, like any other invalid JSON.
 
-    FastAPI answers it with a bare 400 "There was an error parsing the body",
+    FastAPI responds to it with a bare 400 "There was an error parsing the body",
     which the API does not document, while a JSON syntax error gets 422.
     """
     message = (

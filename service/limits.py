@@ -59,7 +59,7 @@ def check_limits(
     errors: list[dict[str, Any]] = []
     for name, value in (path_ids or {}).items():
         if not value.strip():
-            # No model holds such an id: training rejects empty and whitespace-only ids.
+            # No model contains such an id, because training rejects empty and whitespace-only ids.
             errors.append(
                 {
                     "type": "blank_id",

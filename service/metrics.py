@@ -20,7 +20,7 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 #: and bodies rejected before routing.
 UNMATCHED_ROUTE = "unmatched"
 
-#: Methods counted under their own name; any other method is counted as "OTHER",
+#: Methods counted under their own name. Any other method is counted as "OTHER",
 #: so a client cannot create label values at will.
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -50,7 +50,7 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "recsys_http_requests",
-            "HTTP requests answered, by route template, method and status code.",
+            "HTTP requests handled, by route template, method and status code.",
             ["route", "method", "status"],
             registry=self.registry,
         )

@@ -168,7 +168,7 @@ class BodyLimitMiddleware:
     A ``Content-Length`` above the limit is rejected before the app runs. A
     body without one (chunked) is counted while the app reads it, and the chunk
     that passes the limit raises :class:`BodyTooLargeError` instead of reaching
-    the app, so the app never holds more than ``max_body_bytes`` of it.
+    the app, so the app never receives more than ``max_body_bytes`` of it.
     """
 
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:

@@ -1,9 +1,9 @@
 """The published OpenAPI schema, with the 422 body the service really sends.
 
 FastAPI documents every validation error with its own ``HTTPValidationError``
-body (``{"detail": [...]}``), while the handlers in :mod:`service.errors` answer
-with the shared error body. :func:`install_openapi` makes the schema say so, so
-that clients generated from it parse the real answers.
+body (``{"detail": [...]}``), while the handlers in :mod:`service.errors` respond
+with the shared error body. :func:`install_openapi` documents that body in the
+schema, so that clients generated from it parse the real responses.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class ErrorBody(BaseModel):
     detail: str = Field(description="What went wrong and what to do, in one sentence.")
     request_id: str = Field(description="The request's id, also in the X-Request-ID header.")
     errors: list[FieldError] | None = Field(
-        default=None, description="One entry per invalid field; only for 422 answers."
+        default=None, description="One entry per invalid field. Only 422 responses have it."
     )
 
 

@@ -158,8 +158,8 @@ class RecommendationsResponse(BaseModel):
     request_id: str
     short_of_evidence: bool = Field(
         default=False,
-        description="Whether fewer than n items are backed by evidence after the rules; "
-        "popular items do not count.",
+        description="Whether fewer than n items are backed by evidence after the rules. "
+        "Popular items do not count.",
     )
     below_min_support: int = Field(
         default=0, description="Items left out because no item pair behind them met min_support."
@@ -171,13 +171,13 @@ class UserRecommendationsResponse(RecommendationsResponse):
 
     user_id: str = Field(description="The user id as given in the path.")
     known_user: bool = Field(
-        description="Whether the model was fitted on the user's history; when false and recent_events "
+        description="Whether the model was fitted on the user's history. When false and recent_events "
         "is 0, the list is the popular fallback."
     )
     recent_events: int = Field(
         default=0,
         description="Stored events of the user, received since the model was fitted, that were added "
-        "to the history; events of items or event types the model does not know are not counted.",
+        "to the history; events of items or event types unknown to the model are not counted.",
     )
 
 
@@ -355,7 +355,7 @@ ConditionValue = StrictStr | StrictInt | StrictFloat | StrictBool
 
 
 class RangeBody(BaseModel):
-    """An inclusive range of a number or date attribute; leave out a bound to open that side."""
+    """An inclusive range of a number or date attribute. A missing bound leaves that side open."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -376,7 +376,7 @@ class BoostBody(BaseModel):
 
 
 class RulesBody(BaseModel):
-    """Per-request rules over the item catalogue; see the README section on rules."""
+    """Per-request rules over the item catalogue, described in the README section on rules."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -419,8 +419,8 @@ class CatalogResponse(BaseModel):
     """Body of ``PUT /v1/items`` after the catalogue was accepted."""
 
     items: int = Field(description="Catalogue rows.")
-    matched: int = Field(description="Rows of items the model knows.")
-    unknown_items: int = Field(description="Rows of items the model does not know; never recommended.")
+    matched: int = Field(description="Rows of items in the model.")
+    unknown_items: int = Field(description="Rows of items unknown to the model, which are never recommended.")
     unknown_item_ids: list[ItemId] = Field(description="The first 100 of those ids.")
     missing_items: int = Field(description="Model items without a row; their attributes are missing.")
     columns: dict[str, str] = Field(description="The kind of each attribute: string, number, bool, datetime.")
@@ -449,8 +449,8 @@ class CampaignRequest(BaseModel):
     )
     cooldown_days: Days | None = Field(
         default=90.0,
-        description="A lead is never sent an item that any campaign sent them within this many days; "
-        "null means never again.",
+        description="A lead is never sent an item that any campaign sent them within this many days. "
+        "Null means never again.",
     )
     max_item_share: float | None = Field(
         default=None,
@@ -560,25 +560,27 @@ class RoundResponse(BaseModel):
     campaign_id: str
     round: int
     sent_at: str = Field(
-        description="Time of this run, and of every send it recorded; each lead's own sent_at says "
-        "when its items were recorded.",
+        description="Time of this run and of every send it recorded. Each lead's own sent_at "
+        "is the time its items were recorded.",
     )
     recorded: bool = Field(
-        description="False for a dry run, which records nothing; true otherwise, even when every "
+        description="False for a dry run, which records nothing. True otherwise, even when every "
         "lead was recorded before (see sends_recorded)."
     )
     sends_recorded: int = Field(
-        description="Sends this run added to the ledger; 0 for a dry run and for a re-run whose "
+        description="Sends this run added to the ledger. It is 0 for a dry run and for a re-run whose "
         "leads were all recorded before (their already_sent is true)."
     )
     model_version: str = Field(description="Version of the served model.")
     leads: list[LeadPlanBody] = Field(description="One per targeted lead, in the order of the request.")
-    unknown_items: list[ItemId] = Field(description="Ids of exclude_items the model does not know; ignored.")
+    unknown_items: list[ItemId] = Field(
+        description="Ids of exclude_items unknown to the model, which are ignored."
+    )
     request_id: str
 
 
 class NextBestResponse(LeadPlanBody):
-    """A lead's next-best products for a campaign; nothing is recorded."""
+    """A lead's next-best products for a campaign, computed without recording anything."""
 
     campaign_id: str
     request_id: str

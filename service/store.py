@@ -3,9 +3,9 @@
 One code path serves both databases through SQLAlchemy Core. A SQLite file is the
 default. It runs in WAL mode with ``synchronous=FULL``, so a committed batch
 survives a crash of the process or of the machine. PostgreSQL is used when the
-URL says so (``postgresql+psycopg://user:password@127.0.0.1/recsys``).
+URL names it (``postgresql+psycopg://user:password@127.0.0.1/recsys``).
 
-Ids keep their JSON type: each id is stored as its text plus a flag that says
+Ids keep their JSON type: each id is stored as its text plus a flag that indicates
 whether it was an integer, so ``1`` and ``"1"`` are different events, users or
 items, and any Unicode string comes back unchanged.
 
@@ -14,7 +14,7 @@ Other parts of the service may add their own tables to :data:`metadata`;
 
 Row ids (``events.id``) grow in commit order: SQLite has one writer at a time,
 and on PostgreSQL :meth:`EventStore.add_events` takes a transaction-level
-advisory lock before it inserts. So every snapshot holds a prefix of the ids,
+advisory lock before it inserts. So every snapshot contains a prefix of the ids,
 and the largest id a training read saw (its high-water mark, see
 :meth:`EventStore.read_events_with_mark`) splits the stored events exactly into
 those a model contains and those it has not seen.
@@ -87,7 +87,7 @@ logger = logging.getLogger("recsys.service.store")
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 #: Newest events of one user passed to the model per request, so a very active
 #: user cannot make one request read an unbounded history.
-# NOTE: 1000 is a guess at "more than any session needs"; no benchmark has sized it.
+# NOTE: 1000 is a guess at "more than any session needs", and no benchmark has sized it.
 MAX_RECENT_EVENTS = 1000
 # How often add_events retries after another writer stored the same event_id first.
 _MAX_ATTEMPTS = 3
@@ -123,7 +123,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-#: The tables of the service's database; other modules may add theirs.
+#: The tables of the service's database. Other modules may add theirs.
 metadata = MetaData()
 
 #: One row per stored event.
@@ -525,7 +525,7 @@ def read_unseen_events(
     read the data, counts nowhere until the next training.
 
     NOTE: the row ids are only meaningful when the service's store is the one
-    the model was trained from; a model trained from a copy of another store
+    the model was trained from. A model trained from a copy of another store
     takes the wrong events as recent.
 
     Returns
@@ -728,7 +728,7 @@ def _stored_hashes(connection: Any, keys: list[tuple[str, bool]]) -> Mapping[tup
     stored: dict[tuple[str, bool], str] = {}
     for start in range(0, len(keys), _IN_CHUNK):
         chunk = keys[start : start + _IN_CHUNK]
-        # Matching the text alone uses the unique index; the type is compared here.
+        # Matching the text alone uses the unique index, so the type is compared here.
         query = select(
             events_table.c.event_id, events_table.c.event_id_is_int, events_table.c.content_sha256
         ).where(events_table.c.event_id.in_([text for text, _ in chunk]))

@@ -110,7 +110,12 @@ def replace_catalog(
 def _invalid_catalog(error: DataValidationError, request_id: str) -> Any:
     row = getattr(error, "row", None)
     column = getattr(error, "column", None)
-    field = "items" if row is None else f"items[{row}]" + ("" if column is None else f".{column}")
+    field = "items"
+    if row is not None:
+        field = f"items[{row}]"
+        if column is not None:
+            field += f".{column}"
+
     entry = {
         "location": "body",
         "field": field,

@@ -33,7 +33,7 @@ async def _read_similar_items_without_query(request: Request) -> Response:
 
 # An async handler, because it does no I/O: FastAPI runs a sync one in the thread pool,
 # which costs CPU per request. It returns a ready response, so FastAPI does not validate
-# the model again; response_model documents it.
+# the model again. The response_model argument only documents it.
 @router.get(
     "/items/{item_id:path}/similar",
     response_model=SimilarItemsResponse,

@@ -70,10 +70,10 @@ __all__ = ["campaigns_table", "read_router", "router", "write_router"]
 
 logger = logging.getLogger("recsys.service")
 
-# Stored events read per lead, newest first; older ones are left out of the score and the history.
+# Stored events read per lead, newest first. Older ones are left out of the score and the history.
 # NOTE: 1000 is the event store's MAX_RECENT_EVENTS, a guess that no benchmark has sized.
 _EVENTS_PER_LEAD = 1000
-# Events received before this time are never read; every stored event is later.
+# Events received before this time are never read, and every stored event is later.
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Maximum length of a campaign id in the path.
 _MAX_CAMPAIGN_ID = 128
@@ -195,8 +195,8 @@ def run_campaign_round(
 ) -> RoundResponse:
     """Run one round of a stored campaign for a list of leads, and record its sends.
 
-    Round 1 targets every lead; round k the leads sent round k - 1 who then had a
-    stored event (of the campaign's ``engagement_events``, or any). Running a round
+    Round 1 targets every lead. Round k targets the leads sent round k - 1 who then
+    had a stored event (of the campaign's ``engagement_events``, or any). Running a round
     again returns the recorded items of each lead (``already_sent``) and records
     only leads that are new to the round, so a retry never sends twice.
     """
@@ -475,13 +475,13 @@ def _database_errors(action: str, request_id: str) -> Iterator[None]:
 
 @contextmanager
 def _include_items_errors(campaign: Campaign) -> Iterator[None]:
-    """Turn an include_items id the served model does not know into a 422 on that field."""
+    """Turn an include_items id unknown to the served model into a 422 on that field."""
     try:
         yield
     except UnknownItemError as error:
         raise _body_error(
             ("body", "include_items"),
-            f"names items the served model does not know ({error}); store the campaign again without them",
+            f"names items unknown to the served model ({error}); store the campaign again without them",
             list(campaign.include_items or ()),
         ) from error
 

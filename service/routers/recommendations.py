@@ -42,9 +42,9 @@ async def _read_user_recommendations_without_query(request: Request) -> Response
     return await read_user_recommendations(request.path_params["user_id"], request, context, request_rules)
 
 
-# An async handler that reads the event store in the thread pool: FastAPI would run a sync
-# handler and its response validation there, one thread hop more. Each handler returns a
-# ready response, so FastAPI does not validate the model again; response_model documents it.
+# An async handler that reads the event store in the thread pool, because FastAPI would run
+# a sync handler and its response validation there, one thread hop more. Each handler returns
+# a ready response, so FastAPI does not validate the model again. response_model documents it.
 @router.get(
     "/users/{user_id:path}/recommendations",
     response_model=UserRecommendationsResponse,
@@ -159,9 +159,9 @@ async def create_basket_recommendations(
 async def _read_recent_history(
     request: Request, model: Recommender, user_id: str, request_id: str
 ) -> pd.DataFrame | None:
-    """Read the user's stored events since the fit; None when there are none or the store fails.
+    """Read the user's stored events since the fit, or None when there are none or the store fails.
 
-    A failing store costs the request its recent events, not its answer, so the
+    A failing store costs the request its recent events, not its response, so the
     error is logged and the fitted history alone is used.
     """
     store: EventStore | None = getattr(request.app.state, "store", None)

@@ -114,7 +114,7 @@ def test_score_sums_weighted_indicators() -> None:
 
 
 def test_recommend_signal_names_view(model: CrossOccurrence) -> None:
-    # u7 only viewed lamp; bulb comes from the view indicator.
+    # u7 only viewed lamp, so bulb comes from the view indicator.
     top = model.recommend("u7", 1)[0]
 
     assert top.item_id == "bulb"

@@ -180,7 +180,7 @@ async def test_put_duplicate_rejected_old_kept(client: httpx.AsyncClient) -> Non
     assert similar_ids(still) == [TOKYO_CUP]
 
 
-async def test_put_bad_value_names_row_and_field(client: httpx.AsyncClient) -> None:
+async def test_put_bad_value_names_field(client: httpx.AsyncClient) -> None:
     response = await put_catalog(
         client, [{"item_id": "mug", "price": 1}, {"item_id": "tea", "price": "cheap"}]
     )
@@ -191,7 +191,7 @@ async def test_put_bad_value_names_row_and_field(client: httpx.AsyncClient) -> N
     assert error["value"] == "cheap"
 
 
-async def test_put_bad_date_names_row_and_field(client: httpx.AsyncClient) -> None:
+async def test_put_bad_date_names_field(client: httpx.AsyncClient) -> None:
     response = await put_catalog(client, [{"item_id": "mug", "available_from": "soon"}])
 
     assert response.status_code == 422

@@ -194,7 +194,7 @@ async def test_every_bad_event_is_listed(events_client: httpx.AsyncClient) -> No
     assert fields == ["events[0].item_id", "events[2].user_id", "events[2].weight"]
 
 
-async def test_every_unknown_type_and_long_id_is_listed(events_client: httpx.AsyncClient) -> None:
+async def test_unknown_types_and_long_ids_listed(events_client: httpx.AsyncClient) -> None:
     # Event types and id lengths are checked once the batch matches the schema.
     batch = [event(event="click"), event(), event(event="like", event_id="e" * 257)]
 
@@ -278,7 +278,7 @@ async def test_posted_event_changes_known_user_list(events_client: httpx.AsyncCl
 
     assert [item["item_id"] for item in before["items"]] == ["tea"]
     assert before["recent_events"] == 0
-    # zzz was bought with bag/red only (cosine 1), so bag/red joins the list; zzz itself is seen.
+    # zzz was bought with bag/red only (cosine 1), so bag/red joins the list. zzz itself is seen.
     assert [item["item_id"] for item in after["items"]] == ["tea", "bag/red"]
     assert after["items"][1]["because"] == ["zzz"]
     assert after["known_user"] is True
@@ -310,7 +310,7 @@ async def test_posted_event_serves_unknown_user(events_client: httpx.AsyncClient
     assert {item["reason"] for item in after["items"]} == {"similar"}
 
 
-async def test_unknown_items_in_history_are_not_reported(events_client: httpx.AsyncClient) -> None:
+async def test_history_unknown_items_not_reported(events_client: httpx.AsyncClient) -> None:
     await events_client.post(
         "/v1/events", json={"events": [event(user_id="v", item_id="brand-new item")]}, headers=KEY
     )
@@ -420,7 +420,7 @@ async def test_train_from_store_skips_engagement_events(
         (["--from-store", "nonsense"], "must be a SQLAlchemy URL"),
     ],
 )
-def test_train_from_store_bad_source_exits_2(
+def test_train_bad_source_exits_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
 ) -> None:
     args = [part.replace("{tmp}", str(tmp_path)) for part in extra]
@@ -445,7 +445,7 @@ async def test_bad_database_url_fails_startup(
     assert "secret" not in caplog.text
 
 
-async def test_engagement_events_are_stored_but_do_not_recommend(
+async def test_engagement_events_stored_not_recommended(
     events_client: httpx.AsyncClient, events_app: FastAPI
 ) -> None:
     path = f"/v1/users/{USER_1}/recommendations"
@@ -521,7 +521,7 @@ async def test_train_from_store_records_mark(database_url: str, tmp_path: Path) 
     assert model.version_ == content_version(model)
 
 
-async def test_event_read_in_fit_second_counts_once(database_url: str, tmp_path: Path) -> None:
+async def test_fitted_event_counts_once(database_url: str, tmp_path: Path) -> None:
     model = train_from_store(database_url, tmp_path / "model")
     # Received in the second of the fit, before the training read it.
     receive_again(database_url, "c", datetime.fromisoformat(model.fitted_at_))

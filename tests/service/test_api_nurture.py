@@ -271,7 +271,7 @@ async def test_next_best_records_nothing(nurture_client: httpx.AsyncClient, nurt
 
     assert response.status_code == 200, response.text
     body = response.json()
-    # tea was sent in round 1, within the cooldown; USER_1 bought mug and TOKYO_CUP.
+    # tea was sent in round 1, within the cooldown, and USER_1 bought mug and TOKYO_CUP.
     assert [item["item_id"] for item in body["items"]] == ["bag/red", "zzz"]
     assert all(item["backfill"] for item in body["items"])
     assert body["campaign_id"] == "autumn"

@@ -1,9 +1,9 @@
-"""Concurrent requests get the same answers as the same requests sent one at a time.
+"""Concurrent requests get the same responses as the same requests sent one at a time.
 
 A mixed set of user, similar-item and basket requests (options, unknown ids and
 404s included) is first sent serially. The same requests, repeated and shuffled,
 are then sent at once from many threads and from many async clients, to a real
-uvicorn process and to the app in process. Every answer, status and body except
+uvicorn process and to the app in process. Every response, status and body except
 the request id, must equal the serial one.
 """
 
@@ -39,7 +39,7 @@ REPEATS = 4
 THREADS = 16
 ASYNC_CLIENTS = 16
 
-# (method, path, query parameters, JSON body as text), hashable so it can key the serial answers.
+# (method, path, query parameters, JSON body as text), hashable so it can key the serial responses.
 Request = tuple[str, str, tuple[tuple[str, Any], ...], str | None]
 
 
@@ -126,7 +126,7 @@ def concurrent_order(requests: list[Request]) -> list[Request]:
     return [repeated[int(position)] for position in order]
 
 
-def answer(response: httpx.Response) -> tuple[int, dict[str, Any]]:
+def status_and_body(response: httpx.Response) -> tuple[int, dict[str, Any]]:
     """Return the status and the body without the request id, which differs on every request."""
     body = response.json()
     body.pop("request_id", None)
@@ -135,20 +135,20 @@ def answer(response: httpx.Response) -> tuple[int, dict[str, Any]]:
 
 def send_sync(client: httpx.Client, request: Request) -> tuple[int, dict[str, Any]]:
     method, path, params, body = request
-    return answer(client.request(method, path, params=list(params), json=_decoded(body)))
+    return status_and_body(client.request(method, path, params=list(params), json=_decoded(body)))
 
 
 async def send_async(client: httpx.AsyncClient, request: Request) -> tuple[int, dict[str, Any]]:
     method, path, params, body = request
-    return answer(await client.request(method, path, params=list(params), json=_decoded(body)))
+    return status_and_body(await client.request(method, path, params=list(params), json=_decoded(body)))
 
 
-def serial_answers(client: httpx.Client, requests: list[Request]) -> dict[Request, Any]:
+def serial_responses(client: httpx.Client, requests: list[Request]) -> dict[Request, Any]:
     return {request: send_sync(client, request) for request in requests}
 
 
-def check_mix_answers(expected: dict[Request, Any]) -> None:
-    """Check that the serial answers cover what the mix is meant to: 200s with items, and 404s."""
+def check_mix_responses(expected: dict[Request, Any]) -> None:
+    """Check that the serial responses cover the intended mix: 200s with items, and 404s."""
     statuses = [status for status, _ in expected.values()]
     assert statuses.count(404) == 2
     assert all(status in (200, 404) for status in statuses)
@@ -215,7 +215,7 @@ def assert_equal_to_serial(
 ) -> None:
     assert len(results) == len(expected) * REPEATS
     different = [(request, got) for request, got in results if got != expected[request]]
-    assert not different, f"{len(different)} answers differ from the serial ones; first: {different[0]}"
+    assert not different, f"{len(different)} responses differ from the serial ones, first: {different[0]}"
 
 
 @pytest.fixture(scope="module")
@@ -229,8 +229,8 @@ def live_base_url(mixed_model_dir: Path, tmp_path_factory: pytest.TempPathFactor
 @pytest.fixture(scope="module")
 def live_serial(live_base_url: str) -> dict[Request, Any]:
     with httpx.Client(base_url=live_base_url, timeout=30.0, trust_env=False) as client:
-        expected = serial_answers(client, request_mix())
-    check_mix_answers(expected)
+        expected = serial_responses(client, request_mix())
+    check_mix_responses(expected)
     return expected
 
 
@@ -264,7 +264,7 @@ async def test_in_process_async_clients_equal_serial(mixed_model_dir: Path) -> N
 
         results = await send_from_async_clients(make_client, concurrent_order(requests))
 
-    check_mix_answers(expected)
+    check_mix_responses(expected)
     assert_equal_to_serial(results, expected)
 
 
@@ -290,11 +290,11 @@ async def test_in_process_threads_equal_serial(mixed_model_dir: Path) -> None:
         with ThreadPoolExecutor(max_workers=THREADS) as pool:
             results = [result for chunk in pool.map(run_in_thread, chunks) for result in chunk]
 
-    check_mix_answers(expected)
+    check_mix_responses(expected)
     assert_equal_to_serial(results, expected)
 
 
-async def test_live_answers_equal_in_process(live_serial: dict[Request, Any], mixed_model_dir: Path) -> None:
+async def test_live_responses_equal_in_process(live_serial: dict[Request, Any], mixed_model_dir: Path) -> None:
     async with running_app(create_app(Settings(model_dir=mixed_model_dir))) as client:
         in_process = {request: await send_async(client, request) for request in live_serial}
 

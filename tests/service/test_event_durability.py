@@ -1,7 +1,7 @@
 """A server killed with SIGKILL while it receives events loses none that it acknowledged.
 
-A client thread posts batches to a real uvicorn process; the test kills the
-process mid-stream, starts a new one on the same store and checks the store:
+A client thread posts batches to a real uvicorn process. The test kills the
+process mid-stream, starts a new one on the same store and checks that
 every acknowledged event is there, none is stored twice, and posting the
 unacknowledged batches again with the same event ids stores each event once.
 """
@@ -23,7 +23,7 @@ from tests.service.live_server import live_server_process
 API_KEY = "durability-test-key"
 N_BATCHES = 40
 BATCH_SIZE = 10
-# Batches acknowledged before the kill; the rest of the stream is still running then.
+# Batches acknowledged before the kill. The rest of the stream is still running then.
 KILL_AFTER_BATCHES = 8
 TIMEOUT_S = 30.0
 

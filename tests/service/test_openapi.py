@@ -8,17 +8,17 @@ import pytest
 pytestmark = pytest.mark.anyio
 
 
-async def test_422_is_documented_with_the_shared_error_body(client: httpx.AsyncClient) -> None:
+async def test_422_documents_shared_error_body(client: httpx.AsyncClient) -> None:
     schema = (await client.get("/openapi.json")).json()
     components = schema["components"]["schemas"]
-    answer = await client.post("/v1/recommendations", json={"items": ["mug"], "n": -1})
+    response = await client.post("/v1/recommendations", json={"items": ["mug"], "n": -1})
 
     documented = schema["paths"]["/v1/recommendations"]["post"]["responses"]["422"]
     reference = documented["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
     body_schema = components[components[reference]["$ref"].rsplit("/", 1)[1]]
-    assert answer.status_code == 422
-    assert set(answer.json()) <= set(body_schema["properties"])
+    assert response.status_code == 422
+    assert set(response.json()) <= set(body_schema["properties"])
     assert set(body_schema["required"]) == {"detail", "request_id"}
     item_schema = components["FieldError"]
-    assert set(answer.json()["errors"][0]) == set(item_schema["properties"])
+    assert set(response.json()["errors"][0]) == set(item_schema["properties"])
     assert "ValidationError" not in components

@@ -147,7 +147,7 @@ async def test_reload_unchanged_directory(versions: dict[str, Path]) -> None:
     assert reload.json()["reloads"] == 1
 
 
-async def test_concurrent_reloads_run_one_at_a_time(
+async def test_concurrent_reloads_run_serially(
     versions: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     running = 0

@@ -26,7 +26,7 @@ from tests.service.sample_data import TOKYO_CUP
 KEY = "load-test-key"
 CLIENT_THREADS = 3
 # The clients stop once enough requests were sent after the reload returned, or at
-# the deadline; the cap bounds the run on a fast machine.
+# the deadline. The cap bounds the run on a fast machine.
 MAX_REQUESTS_PER_THREAD = 3000
 SECONDS_BEFORE_RELOAD = 0.5
 ANSWERS_AFTER_RELOAD = 30
@@ -114,7 +114,7 @@ def test_reload_under_load_never_mixes_models(tmp_path: Path, retail_model_dir: 
                 reload = http.post("/v1/admin/reload", headers={"X-API-Key": KEY})
             reloaded_at = time.monotonic()
             # A loaded machine can take longer to reload than to send a fixed number of
-            # requests, so wait for answers to requests sent after the reload instead.
+            # requests, so wait for responses to requests sent after the reload instead.
             deadline = reloaded_at + DEADLINE_AFTER_RELOAD_S
             while time.monotonic() < deadline and any(thread.is_alive() for thread in threads):
                 sent_after = sum(

@@ -69,7 +69,7 @@ def app(retail_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     model_dir = tmp_path_factory.mktemp("schemathesis") / "retail"
     shutil.copytree(retail_model_dir, model_dir)
     yield create_app(Settings(model_dir=model_dir, api_keys=[API_KEY]))
-    # schemathesis starts the app's lifespan on the first request and keeps it running until told to stop.
+    # schemathesis starts the app's lifespan on the first request and keeps it running until asked to stop.
     asgi.shutdown_lifespans()
 
 

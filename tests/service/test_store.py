@@ -68,7 +68,7 @@ def test_ids_keep_json_type_and_unicode(store: EventStore) -> None:
     assert [type(value) for value in recent["item_id"]] == [type(value) for value in ids]
 
 
-def test_event_ids_one_and_text_one_differ(store: EventStore) -> None:
+def test_int_and_text_event_ids_differ(store: EventStore) -> None:
     result = store.add_events(
         [NewEvent("u", "a", "view", event_id=1), NewEvent("u", "b", "view", event_id="1")]
     )
@@ -77,7 +77,7 @@ def test_event_ids_one_and_text_one_differ(store: EventStore) -> None:
     assert result.duplicates == 0
 
 
-def test_repeated_event_id_same_content_is_duplicate(store: EventStore) -> None:
+def test_same_event_id_and_content_duplicate(store: EventStore) -> None:
     event = NewEvent("u", "i", "cart", timestamp=T0, weight=2.0, event_id="e-1")
     store.add_events([event], received_at=T0)
 
@@ -170,7 +170,7 @@ def test_read_user_events_matches_id_text(store: EventStore) -> None:
     assert store.read_user_events("07", T0).empty
 
 
-def test_read_user_events_keeps_newest_up_to_limit(store: EventStore) -> None:
+def test_read_user_events_keeps_newest(store: EventStore) -> None:
     for second in range(5):
         store.add_events([NewEvent("u", f"i{second}", "view")], received_at=T0 + timedelta(seconds=second))
 
@@ -299,7 +299,7 @@ def test_add_events_rejects_bad_values(store: EventStore) -> None:
     assert store.count_events() == 0
 
 
-def test_read_recent_history_keeps_what_model_knows(store: EventStore) -> None:
+def test_recent_history_keeps_model_items(store: EventStore) -> None:
     interactions = recsys.Interactions.from_events(
         purchase_events(NUMERIC_BASKETS), event_weights={"purchase": 5.0}
     )

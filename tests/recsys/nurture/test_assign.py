@@ -27,7 +27,7 @@ def test_assign_without_caps_keeps_top_k():
     assert report.items_at_cap == ()
 
 
-def test_assign_cap_gives_item_to_relatively_keener_lead():
+def test_assign_cap_prefers_keener_lead():
     # Lead 0 has the larger raw score for x, but x is only its second choice.
     candidates = [ranked(("w", 10.0), ("x", 5.0)), ranked(("x", 2.0), ("y", 1.0))]
 

@@ -44,7 +44,7 @@ def test_round_frame_columns(model, ledger):
     assert (frame["description"] == "").all()
 
 
-def test_handoff_lists_hot_leads_at_final_stage(model):
+def test_handoff_lists_final_stage_leads(model):
     frame = handoff(model, hot_events(), now=START)
 
     assert tuple(frame.columns) == HANDOFF_COLUMNS

@@ -54,7 +54,7 @@ def test_ledger_records_each_key_once(ledger):
     assert len(ledger.to_frame()) == 2
 
 
-def test_ledger_int_and_str_lead_share_key(ledger):
+def test_ledger_int_str_leads_share_key(ledger):
     ledger.record([make_send(1001)])
 
     stored = ledger.record([make_send("1001", ("x9",))])

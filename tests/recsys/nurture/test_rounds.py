@@ -40,7 +40,7 @@ def test_round_skips_purchases_from_events(model, ledger):
     assert "pot" not in result.plans[0].item_ids
 
 
-def test_round_without_exclude_seen_still_skips_purchases(model, ledger):
+def test_no_exclude_seen_skips_purchases(model, ledger):
     campaign = Campaign("spring", items_per_round=4, exclude_seen=False)
 
     result = run_round(campaign, 1, model, ledger, ["a"], now=START)
@@ -124,7 +124,7 @@ def test_rerun_records_nothing_twice(model, ledger):
     assert len(ledger.to_frame()) == rows
 
 
-def test_rerun_with_more_leads_adds_only_new(model, ledger):
+def test_rerun_adds_only_new_leads(model, ledger):
     campaign = Campaign("spring", items_per_round=1)
     run_round(campaign, 1, model, ledger, ["a", "b"], now=START)
 
@@ -202,7 +202,7 @@ def test_backfill_flagged(model, ledger):
     assert plan.reasons == ("popular with other customers",) * 3
 
 
-def test_new_lead_with_recent_events_is_known(model, ledger):
+def test_new_lead_recent_events_known(model, ledger):
     events = pd.DataFrame(
         {"user_id": ["newcomer"], "item_id": ["honey"], "event": ["view"], "timestamp": [START]}
     )
@@ -381,7 +381,7 @@ def test_unknown_data_end_counts_every_event():
 def test_recent_column_decides(model):
     view = pd.DataFrame([{"user_id": "d", "item_id": "tea", "event": "view", "timestamp": FIT_TIME}])
     events = pd.concat([lead_events("d"), view], ignore_index=True)
-    # The view shares the fitted events' timestamp, so only the flag can say it is new.
+    # The view shares the fitted events' timestamp, so only the flag can mark it as new.
     flagged = events.assign(recent=[False] * len(lead_events("d")) + [True])
 
     by_time = next_best(model, "d", events, n=3, now=START)
